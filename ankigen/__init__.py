@@ -1,0 +1,3 @@
+"""ankigen: compile structured Markdown study notes into Anki decks."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,101 @@
+"""Click commands: options -> build options, call the pipeline, print diagnostics, exit code.
+
+Exit codes: 0 success, 1 content errors (or a deck that could not be written), 2 usage.
+Diagnostics go to standard error, one per line, then a summary line; results go to
+standard output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ankigen import __version__
+from ankigen.build import BuildOptions, BuildResult, build, check, display_path
+from ankigen.config import DEFAULT_BUILD_DIR, DEFAULT_SOURCE_DIR, EXAMS
+from ankigen.diagnostics import summary, to_json
+
+_SOURCE = click.option(
+    "--src",
+    "source_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_SOURCE_DIR,
+    show_default=True,
+    help="Folder of Markdown notes.",
+)
+
+
+def _report(result: BuildResult, output_format: str = "text") -> None:
+    diagnostics = result.corpus.diagnostics
+    if output_format == "json":
+        click.echo(to_json(diagnostics))
+        return
+    for diagnostic in diagnostics:
+        click.echo(diagnostic.format(), err=True)
+    for error in result.errors:
+        click.echo(f"error: {error}", err=True)
+    if diagnostics:
+        click.echo(summary(diagnostics), err=True)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="ankigen")
+def main() -> None:
+    """Compile Markdown study notes into Anki decks."""
+
+
+@main.command("build")
+@_SOURCE
+@click.option(
+    "--out",
+    "build_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_BUILD_DIR,
+    show_default=True,
+    help="Folder the .apkg files are written to.",
+)
+@click.option(
+    "--exam",
+    "exams",
+    type=click.Choice(list(EXAMS)),
+    multiple=True,
+    help="Write a deck of only this exam's notes (repeatable). Default: the full deck.",
+)
+def build_command(source_dir: Path, build_dir: Path, exams: tuple[str, ...]) -> None:
+    """Check the notes and write the deck(s) into the build folder."""
+    try:
+        result = build(BuildOptions(source_dir=source_dir, build_dir=build_dir, exams=exams))
+    except OSError as exc:
+        where = display_path(Path(exc.filename)) if exc.filename else str(build_dir)
+        click.echo(f"{where}: error: cannot write the deck: {exc.strerror or exc}", err=True)
+        click.echo("the previous deck, if any, is unchanged", err=True)
+        raise SystemExit(1) from None
+    _report(result)
+    if not result.ok:
+        click.echo("no deck written", err=True)
+        raise SystemExit(1)
+    for path, notes, cards in result.outputs:
+        click.echo(f"wrote {display_path(path)}: {notes} notes, {cards} cards")
+
+
+@main.command("check")
+@_SOURCE
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Diagnostics as text lines or one JSON document on standard output.",
+)
+def check_command(source_dir: Path, output_format: str) -> None:
+    """Validate the notes without writing anything."""
+    result = check(BuildOptions(source_dir=source_dir))
+    _report(result, output_format)
+    if not result.ok:
+        raise SystemExit(1)
+    if output_format == "text":
+        corpus = result.corpus
+        cards = sum(n.card_count() for n in corpus.notes)
+        click.echo(f"ok: {len(corpus.notes)} notes, {cards} cards in {len(corpus.files)} files")

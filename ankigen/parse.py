@@ -1,0 +1,606 @@
+"""Markdown file -> source notes with locations. The only module that walks markdown-it tokens.
+
+It owns the one configured :class:`MarkdownIt` instance, turns each field's Markdown into
+HTML exactly once, and reports what it cannot accept (raw HTML, unsafe links, remote
+images, malformed math, content outside fields) as located diagnostics. Lines are
+1-based from here on: markdown-it's 0-based ``Token.map`` is converted only in
+:func:`_line`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
+from markdown_it.renderer import RendererHTML
+from markdown_it.rules_inline import StateInline
+from markdown_it.token import Token
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+from mdit_py_plugins.dollarmath.index import math_inline_dollar
+from mdit_py_plugins.front_matter import front_matter_plugin
+
+from ankigen.diagnostics import Diagnostic, Location
+
+#: Resolves an image path written in a note to the file name it has in the package,
+#: or returns None when the image cannot be found or read.
+MediaResolver = Callable[[str], str | None]
+
+FRONT_MATTER_KEYS = ("deck", "tags")
+_SAFE_LINK_SCHEMES = ("http:", "https:", "mailto:")
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+_STRAY_DOLLAR = re.compile(r"\$(?![0-9])")
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A string from the source and where it was written."""
+
+    value: str
+    """The text."""
+    location: Location
+    """Where it starts."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceField:
+    """One labelled item of a note's field list."""
+
+    label: Located
+    """The label as written, without its colon."""
+    html: str
+    """The value rendered to HTML (math as ``\\(...\\)`` / ``\\[...\\]``)."""
+    text: str
+    """The value as plain text, for comparisons and tag lists."""
+    location: Location
+    """Where the item's bullet is."""
+    media: tuple[str, ...] = ()
+    """Package file names of the images the value shows."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceNote:
+    """A note as written: its key and its labelled fields, not yet checked."""
+
+    key: Located
+    """The heading text that names the note."""
+    fields: tuple[SourceField, ...]
+    """Field items in source order."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """One parsed Markdown file."""
+
+    path: str
+    """The file as shown in diagnostics."""
+    deck: Located | None
+    """The ``deck:`` front matter value, if any."""
+    tags: tuple[Located, ...]
+    """The ``tags:`` front matter values."""
+    notes: tuple[SourceNote, ...]
+    """Notes in source order."""
+
+
+_ENV_KEY = "ankigen"
+
+
+@dataclass(slots=True)
+class _Env:
+    """Per-file state handed to the renderer and collected by the walker."""
+
+    resolve_media: MediaResolver | None
+    media: list[str] = field(default_factory=list)
+    missing_media: list[str] = field(default_factory=list)
+
+
+def _math_inline_without_code(
+    rule: Callable[[StateInline, bool], bool],
+) -> Callable[[StateInline, bool], bool]:
+    """Wrap the dollar rule so inline math never spans a backtick.
+
+    Without this, ``costs $5 and `$x$``` pairs the prose dollar with one inside the code
+    span and mangles the code. LaTeX has no use for backticks, so refusing them is safe.
+    """
+
+    def wrapped(state: StateInline, silent: bool) -> bool:
+        start, count = state.pos, len(state.tokens)
+        if not rule(state, silent):
+            return False
+        if "`" in state.src[start : state.pos]:
+            del state.tokens[count:]
+            state.pos = start
+            return False
+        return True
+
+    return wrapped
+
+
+def _render_math_inline(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: Any, env: Any
+) -> str:
+    return rf"\({escapeHtml(tokens[idx].content.strip())}\)"
+
+
+def _render_math_display(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: Any, env: Any
+) -> str:
+    newline = "\n" if tokens[idx].block else ""
+    latex = escapeHtml(tokens[idx].content.strip())
+    return rf'<div class="math">\[{latex}\]</div>{newline}'
+
+
+def _render_text_special(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: Any, env: Any
+) -> str:
+    return escapeHtml(tokens[idx].content)
+
+
+def _render_html_as_text(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: Any, env: Any
+) -> str:
+    # Raw HTML is reported as an error; should it ever reach rendering, it stays inert text.
+    return escapeHtml(tokens[idx].content)
+
+
+def _render_image(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: Any, env: Any
+) -> str:
+    token = tokens[idx]
+    src = str(token.attrGet("src") or "")
+    state = env.get(_ENV_KEY)
+    assert isinstance(state, _Env), "render through _FileWalker only"
+    packaged = state.resolve_media(src) if state.resolve_media else None
+    if packaged is None:
+        state.missing_media.append(src)
+        return ""
+    state.media.append(packaged)
+    alt = self.renderInlineAsText(token.children or [], options, env)
+    return f'<img src="{escapeHtml(packaged)}" alt="{escapeHtml(alt)}">'
+
+
+def build_markdown() -> MarkdownIt:
+    """The one markdown-it configuration, with every choice spelled out.
+
+    CommonMark plus GFM tables and strikethrough and ``$``/``$$`` math. Raw HTML is
+    *parsed* (not rendered) so that it can be reported where it was written, and every
+    link is accepted by the parser so that unsafe ones are reported rather than left as
+    silent literal text. No typographer, no linkify.
+    """
+    md = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
+    md.enable(["table", "strikethrough"])
+    md.use(front_matter_plugin)
+    md.use(
+        dollarmath_plugin,
+        allow_labels=False,
+        allow_space=False,
+        allow_digits=False,
+        double_inline=True,
+    )
+    md.inline.ruler.at(
+        "math_inline", _math_inline_without_code(math_inline_dollar(False, False, True))
+    )
+    # Keep escapes and entities as separate tokens, so that `\$` is not taken for math.
+    md.disable("text_join")
+    md.validateLink = lambda url: True  # type: ignore[method-assign]
+    md.add_render_rule("math_inline", _render_math_inline)
+    md.add_render_rule("math_inline_double", _render_math_display)
+    md.add_render_rule("math_block", _render_math_display)
+    md.add_render_rule("text_special", _render_text_special)
+    md.add_render_rule("image", _render_image)
+    md.add_render_rule("html_inline", _render_html_as_text)
+    md.add_render_rule("html_block", _render_html_as_text)
+    return md
+
+
+_MD = build_markdown()
+
+
+def _line(token: Token) -> int:
+    """1-based first line of a block token: the one place 0-based maps are converted."""
+    assert token.map is not None, token
+    return token.map[0] + 1
+
+
+class _FileWalker:
+    """Walks one file's block tokens and collects notes and diagnostics."""
+
+    def __init__(self, path: str, lines: list[str], env: _Env) -> None:
+        self.path = path
+        self.lines = lines
+        self.env = env
+        self.render_env: dict[str, Any] = {_ENV_KEY: env}
+        self.diagnostics: list[Diagnostic] = []
+        self.deck: Located | None = None
+        self.tags: list[Located] = []
+        self.notes: list[SourceNote] = []
+        self._key: Located | None = None
+        self._fields: list[SourceField] = []
+        self._has_list = False
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def at(self, line: int, column: int = 1) -> Location:
+        return Location(self.path, line, column)
+
+    def error(self, location: Location, code: str, message: str) -> None:
+        self.diagnostics.append(Diagnostic(location, code, message))
+
+    def indent_column(self, line: int) -> int:
+        """Column of the first non-blank character of a 1-based line."""
+        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        return len(text) - len(text.lstrip()) + 1
+
+    def find(self, needle: str, first: int, last: int, fallback: Location) -> Location:
+        """Locate ``needle`` in lines ``first..last`` (1-based, inclusive)."""
+        for line in range(first, min(last, len(self.lines)) + 1):
+            col = self.lines[line - 1].find(needle)
+            if col >= 0:
+                return self.at(line, col + 1)
+        return fallback
+
+    # -- notes ----------------------------------------------------------------------------
+
+    def finish_note(self) -> None:
+        if self._key is not None:
+            self.notes.append(SourceNote(self._key, tuple(self._fields)))
+        self._key, self._fields, self._has_list = None, [], False
+
+    def walk(self, tokens: list[Token]) -> None:
+        i = 0
+        while i < len(tokens):
+            token = tokens[i]
+            end = _block_end(tokens, i)
+            if token.type == "front_matter":
+                self.front_matter(token)
+            elif token.type == "heading_open":
+                self.heading(token, tokens[i + 1])
+            elif self._key is None or token.type == "hr":
+                pass  # prose before the first note is an introduction for GitHub readers
+            elif token.type == "bullet_list_open" and not self._has_list:
+                self._has_list = True
+                self.field_list(tokens[i + 1 : end])
+            elif token.type == "html_block":
+                self.error(
+                    self.at(_line(token), self.indent_column(_line(token))),
+                    "raw-html",
+                    "raw HTML is not allowed in notes; write Markdown",
+                )
+            else:
+                line = _line(token)
+                what = "a second list" if token.type == "bullet_list_open" else "this block"
+                self.error(
+                    self.at(line, self.indent_column(line)),
+                    "stray-content",
+                    f"{what} is not part of a field and would be dropped; "
+                    "put it inside a field item ('- **Label:** ...')",
+                )
+            i = end + 1
+        self.finish_note()
+
+    def heading(self, token: Token, inline: Token) -> None:
+        line = _line(token)
+        level = int(token.tag[1:])
+        if level == 1:
+            self.finish_note()
+        elif level == 2:
+            self.finish_note()
+            text = inline.content.strip().strip("`").strip()
+            column = self.lines[line - 1].find(text) + 1 if text else 1
+            self._key = Located(text, self.at(line, max(column, 1)))
+        elif self._key is not None:
+            self.error(
+                self.at(line, self.indent_column(line)),
+                "stray-content",
+                f"a level-{level} heading inside a note is not allowed; "
+                "a note starts at '## kind/name' and holds one field list",
+            )
+
+    def field_list(self, tokens: list[Token]) -> None:
+        i = 0
+        while i < len(tokens):
+            token = tokens[i]
+            end = _block_end(tokens, i)
+            if token.type == "list_item_open":
+                self.field_item(token, tokens[i + 1 : end])
+            i = end + 1
+
+    def field_item(self, item: Token, body: list[Token]) -> None:
+        assert item.map is not None
+        first, last = _line(item), item.map[1]
+        bullet = self.at(first, self.indent_column(first))
+        if len(body) < 2 or body[0].type != "paragraph_open" or body[1].type != "inline":
+            self.error(bullet, "missing-label", "a field item must start with '**Label:**'")
+            return
+        children = body[1].children or []
+        split = _split_label(children)
+        if split is None:
+            self.error(
+                bullet,
+                "missing-label",
+                "a field item must start with a bold label ending in a colon, "
+                "e.g. '- **Formula:** ...'",
+            )
+            return
+        label, rest = split
+        label_at = self.find("**", first, first, bullet)
+        self.check_tokens(rest, first, last, bullet)
+        tail = body[3:]
+        self.check_tokens(tail, first, last, bullet)
+        self.env.media, self.env.missing_media = [], []
+        head_html = _MD.renderer.renderInline(rest, _MD.options, self.render_env).strip()
+        tail_html = _MD.renderer.render(tail, _MD.options, self.render_env).strip() if tail else ""
+        for src in self.env.missing_media:
+            self.error(
+                self.find(src, first, last, bullet) if src else bullet,
+                "remote-resource" if _is_remote(src) else "missing-media",
+                f"image {src!r} is not under the media folder or cannot be read"
+                if not _is_remote(src)
+                else f"image {src!r} would load from the network; "
+                "put the file under cards_src/media/ and refer to it by a relative path",
+            )
+        if head_html and tail_html:
+            html = f"<p>{head_html}</p>\n{tail_html}"
+        else:
+            html = head_html or tail_html
+        text = " ".join(_plain_text(rest + tail).split())
+        self._fields.append(
+            SourceField(
+                label=Located(label, label_at),
+                html=html,
+                text=text,
+                location=bullet,
+                media=tuple(self.env.media),
+            )
+        )
+
+    # -- checks on a value's tokens -------------------------------------------------------
+
+    def check_tokens(self, tokens: Sequence[Token], first: int, last: int, at: Location) -> None:
+        for token in tokens:
+            if token.map is not None:
+                first = _line(token)
+            where = self.at(first, self.indent_column(first)) if token.map else at
+            if token.type in ("html_inline", "html_block"):
+                self.error(
+                    self.find(token.content.strip()[:20], first, last, where),
+                    "raw-html",
+                    f"raw HTML {token.content.strip()[:40]!r} is not allowed; write Markdown",
+                )
+            elif token.type == "link_open":
+                href = str(token.attrGet("href") or "")
+                if _SCHEME.match(href) and not href.lower().startswith(_SAFE_LINK_SCHEMES):
+                    self.error(
+                        self.find(href[:20], first, last, where),
+                        "unsafe-link",
+                        f"link {href[:60]!r} is not allowed; "
+                        "links must be http:, https: or mailto:",
+                    )
+            elif token.type in ("math_inline", "math_inline_double", "math_block"):
+                problem = math_problem(token.content)
+                if problem:
+                    self.error(
+                        self.find(token.content.strip()[:20], first, last, where),
+                        "malformed-math",
+                        problem,
+                    )
+            elif token.type == "text" and _STRAY_DOLLAR.search(token.content):
+                self.error(
+                    self.find(
+                        _STRAY_DOLLAR.search(token.content).group(0)  # type: ignore[union-attr]
+                        + token.content.split("$", 1)[1][:10],
+                        first,
+                        last,
+                        where,
+                    ),
+                    "malformed-math",
+                    "unmatched '$': close the math with '$' (no space inside the dollars), "
+                    "or write '\\$' for a literal dollar sign",
+                )
+            if token.children:
+                self.check_tokens(token.children, first, last, where)
+
+    # -- front matter ---------------------------------------------------------------------
+
+    def front_matter(self, token: Token) -> None:
+        start = _line(token) + 1  # the line after the opening '---'
+        current: str | None = None
+        for offset, raw in enumerate(token.content.split("\n")):
+            line = start + offset
+            stripped = raw.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            column = len(raw) - len(raw.lstrip()) + 1
+            if stripped.startswith("- "):
+                if current != "tags":
+                    self.error(
+                        self.at(line, column),
+                        "front-matter",
+                        "a '- item' line belongs under 'tags:'",
+                    )
+                    continue
+                value = _unquote(stripped[2:].strip())
+                self.tags.append(Located(value, self.at(line, column + 2)))
+                continue
+            key, colon, value = stripped.partition(":")
+            key = key.strip()
+            if not colon or key not in FRONT_MATTER_KEYS:
+                self.error(
+                    self.at(line, column),
+                    "front-matter",
+                    f"unknown front matter line {stripped[:40]!r}; keys must be one of: "
+                    + ", ".join(FRONT_MATTER_KEYS),
+                )
+                current = None
+                continue
+            current = key
+            value = value.strip()
+            value_column = raw.find(value) + 1 if value else column
+            if key == "deck":
+                if not value:
+                    self.error(self.at(line, column), "front-matter", "'deck:' needs a value")
+                self.deck = Located(_unquote(value), self.at(line, value_column))
+            elif value:
+                listed = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+                for tag in re.split(r"[,\s]+", listed):
+                    if tag:
+                        self.tags.append(
+                            Located(_unquote(tag), self.at(line, raw.find(tag) + 1))
+                        )
+
+
+def _block_end(tokens: Sequence[Token], start: int) -> int:
+    """Index of the token that closes the block opened at ``start`` (itself if none)."""
+    token = tokens[start]
+    if token.nesting != 1:
+        return start
+    for i in range(start + 1, len(tokens)):
+        if tokens[i].level == token.level and tokens[i].nesting == -1:
+            return i
+    return len(tokens) - 1
+
+
+def _split_label(children: Sequence[Token]) -> tuple[str, list[Token]] | None:
+    """Split ``**Label:** value`` inline children into the label and the value tokens."""
+    i = 0
+    while i < len(children) and children[i].type == "text" and not children[i].content.strip():
+        i += 1
+    if i >= len(children) or children[i].type != "strong_open":
+        return None
+    j = i + 1
+    parts: list[str] = []
+    while j < len(children) and children[j].type != "strong_close":
+        parts.append(children[j].content)
+        j += 1
+    if j >= len(children):
+        return None
+    label = "".join(parts).strip()
+    rest = list(children[j + 1 :])
+    if label.endswith(":"):
+        label = label[:-1].strip()
+    elif rest and rest[0].type == "text" and rest[0].content.startswith(":"):
+        first = Token("text", "", 0, content=rest[0].content[1:])
+        rest = [first, *rest[1:]]
+    else:
+        return None
+    while rest and (
+        rest[0].type == "softbreak" or (rest[0].type == "text" and not rest[0].content.strip())
+    ):
+        rest = rest[1:]
+    if rest and rest[0].type == "text":
+        rest = [Token("text", "", 0, content=rest[0].content.lstrip()), *rest[1:]]
+    return (label, rest) if label else None
+
+
+def _plain_text(tokens: Sequence[Token]) -> str:
+    parts: list[str] = []
+    for token in tokens:
+        if token.type in ("text", "text_special", "code_inline", "code_block", "fence"):
+            parts.append(token.content)
+        elif token.type.startswith("math"):
+            parts.append(f"${token.content.strip()}$")
+        elif token.type in ("softbreak", "hardbreak", "paragraph_close", "list_item_close"):
+            parts.append(" ")
+        if token.children:
+            parts.append(_plain_text(token.children))
+    return "".join(parts)
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def _is_remote(src: str) -> bool:
+    return bool(_SCHEME.match(src)) or src.startswith("//")
+
+
+_BRACE_ENV = re.compile(r"\\(begin|end)\s*\{([^}]*)\}")
+
+
+def math_problem(latex: str) -> str | None:
+    """Describe what is malformed in a LaTeX snippet, or return None.
+
+    Checks what breaks MathJax silently on a phone: unbalanced braces, ``\\begin``/``\\end``
+    pairs and ``\\left``/``\\right`` pairs.
+    """
+    if not latex.strip():
+        return "empty math"
+    depth = 0
+    i = 0
+    while i < len(latex):
+        char = latex[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth < 0:
+                return "unbalanced braces in math: a '}' has no matching '{'"
+        i += 1
+    if depth:
+        return f"unbalanced braces in math: {depth} '{{' not closed"
+    stack: list[str] = []
+    for match in _BRACE_ENV.finditer(latex):
+        kind, name = match.groups()
+        if kind == "begin":
+            stack.append(name)
+        elif not stack or stack.pop() != name:
+            return f"math has \\end{{{name}}} without a matching \\begin{{{name}}}"
+    if stack:
+        return f"math has \\begin{{{stack[-1]}}} without \\end{{{stack[-1]}}}"
+    lefts = len(re.findall(r"\\left(?![a-zA-Z])", latex))
+    rights = len(re.findall(r"\\right(?![a-zA-Z])", latex))
+    if lefts != rights:
+        return f"math has {lefts} \\left but {rights} \\right"
+    return None
+
+
+def parse_text(text: str, path: str, resolve_media: MediaResolver | None = None) -> tuple[
+    SourceFile, list[Diagnostic]
+]:
+    """Parse one file's text. Never raises for content problems: they become diagnostics."""
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    env = _Env(resolve_media)
+    walker = _FileWalker(path, text.split("\n"), env)
+    walker.walk(_MD.parse(text, walker.render_env))
+    source = SourceFile(path, walker.deck, tuple(walker.tags), tuple(walker.notes))
+    return source, walker.diagnostics
+
+
+def decode(data: bytes, path: str) -> tuple[str | None, list[Diagnostic]]:
+    """Decode UTF-8 (with or without BOM), or locate the first undecodable byte."""
+    try:
+        return data.decode("utf-8-sig"), []
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        line_start = before.rfind(b"\n") + 1
+        column = len(before[line_start:].decode("utf-8", errors="replace")) + 1
+        message = (
+            f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x}); "
+            "save it as UTF-8"
+        )
+        return None, [Diagnostic(Location(path, line, column), "not-utf8", message)]
+
+
+def parse_file(
+    path: Path, display: str, resolve_media: MediaResolver | None = None
+) -> tuple[SourceFile | None, list[Diagnostic]]:
+    """Read, decode and parse one file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return None, [Diagnostic(Location(display), "unreadable-file", f"cannot read: {reason}")]
+    text, problems = decode(data, display)
+    if text is None:
+        return None, problems
+    return parse_text(text, display, resolve_media)
