@@ -56,9 +56,7 @@ def _model(note_type: NoteType) -> genanki.Model:
         kind.model_id,
         f"ankigen: {kind.title}",
         fields=[{"name": f.label} for f in kind.fields],
-        templates=[
-            {"name": t.name, "qfmt": t.front, "afmt": t.back} for t in note_type.templates
-        ],
+        templates=[{"name": t.name, "qfmt": t.front, "afmt": t.back} for t in note_type.templates],
         css=note_type.css,
         sort_field_index=0,
     )
@@ -127,9 +125,7 @@ def write_apkg(
         timestamp = int(time.time())
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ankigen-") as scratch:
-        collection = _collection_bytes(
-            notes, note_types, mod_times or {}, timestamp, Path(scratch)
-        )
+        collection = _collection_bytes(notes, note_types, mod_times or {}, timestamp, Path(scratch))
         ordered_media = sorted(media, key=lambda m: m.name)
         handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         tmp = Path(tmp_name)

@@ -99,7 +99,9 @@ def discover(source_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
 
     found: list[Path] = []
     for folder, subfolders, names in os.walk(source_dir, onerror=unreadable):
-        subfolders[:] = sorted(d for d in subfolders if d != MEDIA_DIR_NAME or folder != str(source_dir))
+        subfolders[:] = sorted(
+            d for d in subfolders if d != MEDIA_DIR_NAME or folder != str(source_dir)
+        )
         found.extend(
             Path(folder) / name
             for name in names

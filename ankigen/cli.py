@@ -26,6 +26,10 @@ _SOURCE = click.option(
 )
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' * (number != 1)}"
+
+
 def _report(result: BuildResult, output_format: str = "text") -> None:
     diagnostics = result.corpus.diagnostics
     if output_format == "json":
@@ -76,7 +80,7 @@ def build_command(source_dir: Path, build_dir: Path, exams: tuple[str, ...]) -> 
         click.echo("no deck written", err=True)
         raise SystemExit(1)
     for path, notes, cards in result.outputs:
-        click.echo(f"wrote {display_path(path)}: {notes} notes, {cards} cards")
+        click.echo(f"wrote {display_path(path)}: {_count(notes, 'note')}, {_count(cards, 'card')}")
 
 
 @main.command("check")
@@ -98,4 +102,7 @@ def check_command(source_dir: Path, output_format: str) -> None:
     if output_format == "text":
         corpus = result.corpus
         cards = sum(n.card_count() for n in corpus.notes)
-        click.echo(f"ok: {len(corpus.notes)} notes, {cards} cards in {len(corpus.files)} files")
+        click.echo(
+            f"ok: {_count(len(corpus.notes), 'note')}, {_count(cards, 'card')} "
+            f"in {_count(len(corpus.files), 'file')}"
+        )

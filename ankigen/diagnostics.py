@@ -1,4 +1,4 @@
-"""Locations, diagnostics and their one output format ``path:line:col: severity: message [code]``."""
+"""Locations, diagnostics and the one output format `path:line:col: severity: message [code]`."""
 
 from __future__ import annotations
 

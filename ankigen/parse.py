@@ -108,12 +108,12 @@ def _math_inline_without_code(
     """
 
     def wrapped(state: StateInline, silent: bool) -> bool:
-        start, count = state.pos, len(state.tokens)
+        start, count, pending = state.pos, len(state.tokens), state.pending
         if not rule(state, silent):
             return False
         if "`" in state.src[start : state.pos]:
-            del state.tokens[count:]
-            state.pos = start
+            del state.tokens[count:]  # the math token and the pending text it flushed
+            state.pos, state.pending = start, pending
             return False
         return True
 
@@ -129,9 +129,10 @@ def _render_math_inline(
 def _render_math_display(
     self: RendererHTML, tokens: Sequence[Token], idx: int, options: Any, env: Any
 ) -> str:
-    newline = "\n" if tokens[idx].block else ""
+    # A span (styled as a block) so that display math inside a paragraph stays valid HTML.
     latex = escapeHtml(tokens[idx].content.strip())
-    return rf'<div class="math">\[{latex}\]</div>{newline}'
+    html = rf'<span class="math display">\[{latex}\]</span>'
+    return f"<p>{html}</p>\n" if tokens[idx].block else html
 
 
 def _render_text_special(
@@ -332,8 +333,10 @@ class _FileWalker:
         tail = body[3:]
         self.check_tokens(tail, first, last, bullet)
         self.env.media, self.env.missing_media = [], []
-        head_html = _MD.renderer.renderInline(rest, _MD.options, self.render_env).strip()
-        tail_html = _MD.renderer.render(tail, _MD.options, self.render_env).strip() if tail else ""
+        renderer = _MD.renderer
+        assert isinstance(renderer, RendererHTML)
+        head_html = renderer.renderInline(rest, _MD.options, self.render_env).strip()
+        tail_html = renderer.render(tail, _MD.options, self.render_env).strip() if tail else ""
         for src in self.env.missing_media:
             self.error(
                 self.find(src, first, last, bullet) if src else bullet,
@@ -448,9 +451,7 @@ class _FileWalker:
                 listed = value[1:-1] if value.startswith("[") and value.endswith("]") else value
                 for tag in re.split(r"[,\s]+", listed):
                     if tag:
-                        self.tags.append(
-                            Located(_unquote(tag), self.at(line, raw.find(tag) + 1))
-                        )
+                        self.tags.append(Located(_unquote(tag), self.at(line, raw.find(tag) + 1)))
 
 
 def _block_end(tokens: Sequence[Token], start: int) -> int:
@@ -563,9 +564,9 @@ def math_problem(latex: str) -> str | None:
     return None
 
 
-def parse_text(text: str, path: str, resolve_media: MediaResolver | None = None) -> tuple[
-    SourceFile, list[Diagnostic]
-]:
+def parse_text(
+    text: str, path: str, resolve_media: MediaResolver | None = None
+) -> tuple[SourceFile, list[Diagnostic]]:
     """Parse one file's text. Never raises for content problems: they become diagnostics."""
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     env = _Env(resolve_media)
@@ -584,10 +585,7 @@ def decode(data: bytes, path: str) -> tuple[str | None, list[Diagnostic]]:
         line = before.count(b"\n") + 1
         line_start = before.rfind(b"\n") + 1
         column = len(before[line_start:].decode("utf-8", errors="replace")) + 1
-        message = (
-            f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x}); "
-            "save it as UTF-8"
-        )
+        message = f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x}); save it as UTF-8"
         return None, [Diagnostic(Location(path, line, column), "not-utf8", message)]
 
 

@@ -50,21 +50,24 @@ def check_tag(tag: Located) -> Diagnostic | None:
     """Check one tag, and exam tags against the taxonomy in ``config.EXAMS``."""
     value, at = tag.value, tag.location
     if not value or not _TAG.match(value):
-        return Diagnostic(at, "bad-tag", f"tag {value!r} must be non-empty with no spaces or quotes")
+        return Diagnostic(
+            at, "bad-tag", f"tag {value!r} must be non-empty with no spaces or quotes"
+        )
     parts = value.split("::")
     if parts[0] != EXAM_TAG_PREFIX:
         return None
     if len(parts) not in (3, 4):
         return Diagnostic(
-            at, "bad-tag", f"exam tag {value!r} must be exam::EXAM::DOMAIN or exam::EXAM::DOMAIN::TASK"
+            at,
+            "bad-tag",
+            f"exam tag {value!r} must be exam::EXAM::DOMAIN or exam::EXAM::DOMAIN::TASK",
         )
     exam = EXAMS.get(parts[1])
     if exam is None:
         return Diagnostic(
             at,
             "unknown-exam",
-            f"unknown exam {parts[1]!r}{_suggest(parts[1], EXAMS)}; exams are: "
-            + ", ".join(EXAMS),
+            f"unknown exam {parts[1]!r}{_suggest(parts[1], EXAMS)}; exams are: " + ", ".join(EXAMS),
         )
     domain = exam.domain(parts[2])
     if domain is None:
@@ -266,7 +269,6 @@ def validate(sources: Sequence[SourceFile]) -> tuple[list[Note], list[Diagnostic
     notes = [
         c.note
         for c in checked
-        if c.note.location not in duplicates
-        and not any(at in duplicates for _, at in c.facts)
+        if c.note.location not in duplicates and not any(at in duplicates for _, at in c.facts)
     ]
     return notes, diagnostics

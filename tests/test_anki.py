@@ -1,0 +1,172 @@
+"""The built deck, imported into a real collection by the official ``anki`` package."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from anki.collection import Collection
+
+from ankigen.apkg import guid_for_key
+from ankigen.build import BuildOptions, build, deck_path
+from ankigen.cards import KINDS
+from ankigen.config import EXAMS, NON_NOTE_FILES
+
+from .conftest import REAL_SOURCES, VALID, card_body, import_package
+
+CORPORA = {"fixture": VALID, "cards_src": REAL_SOURCES}
+_SUBJECT_LABELS = {k.subject.label for k in KINDS.values()}
+_META_LABELS = {"Tags", "Deck"}
+_ITEM = re.compile(r"^- \*\*([^*]+?):?\*\*:?[ \t]*(.*)$")
+
+
+def _count_from_sources(root: Path) -> tuple[int, int]:
+    """Count notes and cards straight from the Markdown, independently of the parser."""
+    notes = cards = 0
+    for path in root.rglob("*.md"):
+        if path.name in NON_NOTE_FILES:
+            continue
+        in_note = in_fence = False
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for index, line in enumerate(lines):
+            if line.lstrip().startswith("```"):
+                in_fence = not in_fence
+            if in_fence:
+                continue
+            if line.startswith("## "):
+                notes += 1
+                in_note = True
+            elif line.startswith("# "):
+                in_note = False
+            match = _ITEM.match(line)
+            if in_note and match and match.group(1) not in _SUBJECT_LABELS | _META_LABELS:
+                following = lines[index + 1] if index + 1 < len(lines) else ""
+                if match.group(2) or following.startswith(("  ", "\t")):
+                    cards += 1
+    return notes, cards
+
+
+@pytest.fixture(params=sorted(CORPORA), scope="module")
+def built(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """(sources, package) for each corpus, built once per module."""
+    out = tmp_path_factory.mktemp("build")
+    source = CORPORA[request.param]
+    result = build(BuildOptions(source_dir=source, build_dir=out))
+    assert result.ok, [d.format() for d in result.corpus.diagnostics]
+    return source, deck_path(out)
+
+
+def test_every_card_renders_in_anki(built: tuple[Path, Path], collection: Collection) -> None:
+    import_package(collection, built[1])
+    card_ids = collection.find_cards("")
+    assert card_ids
+    for card_id in card_ids:
+        card = collection.get_card(card_id)
+        question, answer = card_body(card.question()), card_body(card.answer())
+        assert question, card_id
+        for side in (question, answer):
+            assert "template has a problem" not in side.lower()
+            assert "{{" not in side and "}}" not in side.replace(r"\}}", "")
+        assert answer != question
+        assert len(answer) > len(question)
+
+
+def test_counts_match_the_sources(built: tuple[Path, Path], collection: Collection) -> None:
+    notes, cards = _count_from_sources(built[0])
+    import_package(collection, built[1])
+    assert collection.note_count() == notes
+    assert collection.card_count() == cards
+
+
+def test_fixture_counts_by_hand(collection: Collection, tmp_path: Path) -> None:
+    # 8 notes; cards: f1 4, recall 2, xgboost 7, eta 3, p3 2, polly 2, overfitting 2, qa 1.
+    result = build(BuildOptions(source_dir=VALID, build_dir=tmp_path))
+    assert result.outputs[0][1:] == (8, 23)
+    import_package(collection, deck_path(tmp_path))
+    assert (collection.note_count(), collection.card_count()) == (8, 23)
+
+
+def test_every_note_carries_exam_and_kind_tags(
+    built: tuple[Path, Path], collection: Collection
+) -> None:
+    import_package(collection, built[1])
+    for note_id in collection.find_notes(""):
+        note = collection.get_note(note_id)
+        exam_tags = [t for t in note.tags if t.startswith("exam::")]
+        assert exam_tags, note.fields[0]
+        for tag in exam_tags:
+            assert tag.split("::")[1] in EXAMS
+        kinds = [t for t in note.tags if t.startswith("kind::")]
+        assert len(kinds) == 1 and kinds[0].removeprefix("kind::") in KINDS
+
+
+def test_card_front_names_subject_and_asks_one_thing(
+    tmp_path: Path, collection: Collection
+) -> None:
+    build(BuildOptions(source_dir=VALID, build_dir=tmp_path))
+    import_package(collection, deck_path(tmp_path))
+    (note_id,) = collection.find_notes('"Name:XGBoost"')
+    note = collection.get_note(note_id)
+    fronts = {card.template()["name"]: card_body(card.question()) for card in note.cards()}
+    assert "Training input" in fronts
+    assert "XGBoost" in fronts["Training input"]
+    assert "training input formats and content types?" in fronts["Training input"]
+    # Empty optional fields make no card.
+    assert "Data layout" not in fronts and "Channels" not in fronts
+    assert len(fronts) == 7
+
+
+def test_math_reaches_anki_as_mathjax(tmp_path: Path, collection: Collection) -> None:
+    build(BuildOptions(source_dir=VALID, build_dir=tmp_path))
+    import_package(collection, deck_path(tmp_path))
+    (note_id,) = collection.find_notes('"Name:Recall"')
+    (card,) = [c for c in collection.get_note(note_id).cards() if c.template()["name"] == "Formula"]
+    answer = card_body(card.answer())
+    assert r"\(\text{recall} = \frac{TP}{TP + FN}\)" in answer
+    assert r"\(a &lt; b\)" in answer and r"\(c &gt; d\)" in answer
+
+
+def test_image_is_packaged_with_content_hashed_name(tmp_path: Path, collection: Collection) -> None:
+    build(BuildOptions(source_dir=VALID, build_dir=tmp_path))
+    import_package(collection, deck_path(tmp_path))
+    media = Path(collection.media.dir())
+    (name,) = [p.name for p in media.iterdir()]
+    assert re.fullmatch(r"curve\.[0-9a-f]{12}\.svg", name)
+    assert (media / name).read_bytes() == (VALID / "media" / "curve.svg").read_bytes()
+    (note_id,) = collection.find_notes('"Term:Overfitting"')
+    assert f'src="{name}"' in collection.get_note(note_id)["Contrast"]
+
+
+@pytest.mark.parametrize("exam", sorted(EXAMS))
+def test_exam_deck_has_only_its_notes_with_the_same_guids(exam: str, tmp_path: Path) -> None:
+    full = build(BuildOptions(source_dir=REAL_SOURCES, build_dir=tmp_path))
+    per_exam = build(BuildOptions(source_dir=REAL_SOURCES, build_dir=tmp_path, exams=(exam,)))
+    assert full.ok and per_exam.ok
+    expected = [
+        n for n in full.corpus.notes if any(t.startswith(f"exam::{exam}::") for t in n.tags)
+    ]
+    path, count, _ = per_exam.outputs[0]
+    assert path == deck_path(tmp_path, exam)
+    assert count == len(expected) > 0
+
+
+def test_importing_two_exam_decks_creates_no_duplicates(
+    tmp_path: Path, collection: Collection
+) -> None:
+    result = build(
+        BuildOptions(source_dir=REAL_SOURCES, build_dir=tmp_path, exams=("MLA-C01", "AIF-C01"))
+    )
+    assert result.ok
+    keys = {
+        n.key
+        for n in result.corpus.notes
+        if any(t.startswith(("exam::MLA-C01::", "exam::AIF-C01::")) for t in n.tags)
+    }
+    for path, _, _ in result.outputs:
+        import_package(collection, path)
+    guids = {collection.get_note(nid).guid for nid in collection.find_notes("")}
+    assert guids == {guid_for_key(k) for k in keys}
+    assert collection.note_count() == len(keys)

@@ -1,0 +1,88 @@
+"""Broken inputs: one case per diagnostic code, asserting (path, line, column, code)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ankigen.build import load
+from ankigen.diagnostics import CODES, Severity
+
+from .conftest import CASES
+
+INVALID = sorted(p for p in (CASES / "invalid").iterdir() if p.is_dir())
+
+
+def _relative(path: str, root: Path) -> str:
+    return Path(path).resolve().relative_to(root.resolve()).as_posix() or "."
+
+
+def _expected(case: Path) -> list[tuple[str, int, int, str]]:
+    rows = []
+    for line in (case / "expected.txt").read_text(encoding="utf-8").splitlines():
+        where, code = line.split()
+        path, row, column = where.rsplit(":", 2)
+        rows.append((path, int(row), int(column), code))
+    return sorted(rows)
+
+
+@pytest.mark.parametrize("case", INVALID, ids=[p.name for p in INVALID])
+def test_invalid_case(case: Path) -> None:
+    corpus = load(case)
+    got = sorted(
+        (_relative(d.location.path, case), d.location.line, d.location.column, d.code)
+        for d in corpus.diagnostics
+    )
+    assert got == _expected(case)
+    assert not corpus.ok
+    assert all(d.severity is Severity.ERROR for d in corpus.diagnostics)
+
+
+def test_every_code_has_a_case() -> None:
+    covered = {row[3] for case in INVALID for row in _expected(case)}
+    covered |= {"missing-source", "unreadable-file"}  # covered below: need a real filesystem
+    assert covered == set(CODES)
+
+
+def test_missing_source_folder(tmp_path: Path) -> None:
+    corpus = load(tmp_path / "absent")
+    assert [d.code for d in corpus.diagnostics] == ["missing-source"]
+
+
+def test_unreadable_file_is_located(tmp_path: Path) -> None:
+    (tmp_path / "gone.md").symlink_to(tmp_path / "nowhere.md")
+    corpus = load(tmp_path)
+    assert [(Path(d.location.path).name, d.code) for d in corpus.diagnostics] == [
+        ("gone.md", "unreadable-file")
+    ]
+
+
+def test_symlinked_folder_loop_is_not_followed(tmp_path: Path) -> None:
+    (tmp_path / "loop").symlink_to(tmp_path, target_is_directory=True)
+    corpus = load(tmp_path)
+    assert [d.code for d in corpus.diagnostics] == ["empty-corpus"]
+
+
+def test_all_problems_reported_in_one_run(tmp_path: Path) -> None:
+    for case in INVALID:
+        for source in case.glob("*.md"):
+            target = tmp_path / case.name / source.name
+            target.parent.mkdir(exist_ok=True)
+            target.write_bytes(source.read_bytes())
+    corpus = load(tmp_path)
+    found = {d.code for d in corpus.diagnostics}
+    assert found >= set(CODES) - {"missing-source", "unreadable-file", "empty-corpus"}
+    assert list(corpus.diagnostics) == sorted(
+        corpus.diagnostics, key=lambda d: (d.location, d.code, d.message)
+    )
+
+
+def test_diagnostic_format() -> None:
+    corpus = load(CASES / "invalid" / "unknown-kind")
+    (line,) = [d.format() for d in corpus.diagnostics]
+    path = os.path.relpath(CASES / "invalid" / "unknown-kind" / "notes.md")
+    assert line.startswith(f"{Path(path).as_posix()}:5:4: error: unknown kind 'metrik'")
+    assert line.endswith("[unknown-kind]")
+    assert "did you mean 'metric'?" in line
