@@ -14,7 +14,6 @@ import json
 import os
 import sqlite3
 import tempfile
-import time
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from pathlib import Path
 
 import genanki
 
-from ankigen.cards import Note
 from ankigen.render import NoteType
 
 #: Zip entry date for every file in the package, so that builds are reproducible.
@@ -39,6 +37,24 @@ class MediaFile:
     """File content."""
 
 
+@dataclass(frozen=True, slots=True)
+class PackagedNote:
+    """A note exactly as it goes into the package."""
+
+    guid: str
+    """Identity in learners' collections."""
+    kind: str
+    """Kind name; selects the note type."""
+    deck: str
+    """Full deck name."""
+    tags: tuple[str, ...]
+    """Tags."""
+    fields: tuple[str, ...]
+    """Field HTML in Anki order."""
+    mod: int
+    """Modification time (seconds): when the note's content last changed."""
+
+
 def guid_for_key(key: str) -> str:
     """The note GUID: a function of the stable key alone."""
     return str(genanki.guid_for("ankigen", key))
@@ -48,6 +64,12 @@ def deck_id(name: str) -> int:
     """A stable deck id from the full deck name."""
     digest = hashlib.sha256(f"ankigen-deck:{name}".encode()).digest()
     return (1 << 40) | int.from_bytes(digest[:5], "big")
+
+
+def _row_id(text: str) -> int:
+    """A stable note or card id, so that unchanged notes give unchanged rows."""
+    digest = hashlib.sha256(f"ankigen-id:{text}".encode()).digest()
+    return (1 << 50) | int.from_bytes(digest[:5], "big")
 
 
 def _model(note_type: NoteType) -> genanki.Model:
@@ -63,23 +85,23 @@ def _model(note_type: NoteType) -> genanki.Model:
 
 
 def _collection_bytes(
-    notes: Sequence[Note],
+    notes: Sequence[PackagedNote],
     note_types: Mapping[str, NoteType],
-    mod_times: Mapping[str, int],
-    timestamp: int,
+    note_type_mods: Mapping[str, int],
     scratch: Path,
 ) -> bytes:
     models = {name: _model(nt) for name, nt in note_types.items()}
     decks: dict[str, genanki.Deck] = {}
-    for note in sorted(notes, key=lambda n: (n.deck, n.key)):
+    for note in sorted(notes, key=lambda n: (n.deck, n.guid)):
         deck = decks.get(note.deck)
         if deck is None:
             deck = decks[note.deck] = genanki.Deck(deck_id(note.deck), note.deck)
+        width = len(note_types[note.kind].kind.fields)
         deck.add_note(
             genanki.Note(
-                model=models[note.kind.name],
-                fields=list(note.field_values()),
-                guid=guid_for_key(note.key),
+                model=models[note.kind],
+                fields=[*note.fields, *[""] * (width - len(note.fields))][:width],
+                guid=note.guid,
                 tags=list(note.tags),
             )
         )
@@ -88,17 +110,48 @@ def _collection_bytes(
     try:
         cursor = connection.cursor()
         package = genanki.Package([decks[name] for name in sorted(decks)])
-        package.write_to_db(cursor, timestamp, itertools.count(timestamp * 1000))
-        # genanki stamps one time on every note; each note's own time decides whether
-        # Anki's "update if newer" import touches it.
-        cursor.executemany(
-            "UPDATE notes SET mod = ? WHERE guid = ?",
-            [(mod_times[n.key], guid_for_key(n.key)) for n in notes if n.key in mod_times],
-        )
+        # genanki stamps one time everywhere and numbers rows in insertion order; both are
+        # replaced below, so the timestamp only has to be a valid, fixed id seed.
+        seed = 1_000_000_000
+        package.write_to_db(cursor, seed, itertools.count(seed * 1000))
+        _pin_times_and_ids(cursor, notes, note_types, note_type_mods)
         connection.commit()
+        cursor.execute("VACUUM")
     finally:
         connection.close()
     return db_path.read_bytes()
+
+
+def _pin_times_and_ids(
+    cursor: sqlite3.Cursor,
+    notes: Sequence[PackagedNote],
+    note_types: Mapping[str, NoteType],
+    note_type_mods: Mapping[str, int],
+) -> None:
+    """Give each note its own modification time and every row a content-independent id.
+
+    Anki's default import updates a note only if the incoming modification time is newer,
+    so each note carries the time its content last changed (from the lock), not the build
+    time. Ids derived from the GUID keep unchanged notes byte-identical across builds.
+    """
+    for note in notes:
+        (old_id,) = cursor.execute("SELECT id FROM notes WHERE guid = ?", (note.guid,)).fetchone()
+        new_id = _row_id(note.guid)
+        cursor.execute("UPDATE notes SET id = ?, mod = ? WHERE id = ?", (new_id, note.mod, old_id))
+        cards = cursor.execute("SELECT id, ord FROM cards WHERE nid = ?", (old_id,)).fetchall()
+        for card_id, ordinal in cards:
+            cursor.execute(
+                "UPDATE cards SET id = ?, nid = ?, mod = ? WHERE id = ?",
+                (_row_id(f"{note.guid}#{ordinal}"), new_id, note.mod, card_id),
+            )
+    (models_json,) = cursor.execute("SELECT models FROM col").fetchone()
+    models = json.loads(models_json)
+    by_id = {str(nt.kind.model_id): name for name, nt in note_types.items()}
+    for model_id, model in models.items():
+        model["mod"] = note_type_mods.get(by_id.get(model_id, ""), 0)
+    cursor.execute("UPDATE col SET models = ?", (json.dumps(models, sort_keys=True),))
+    count = cursor.execute("SELECT COUNT(DISTINCT id), COUNT(*) FROM cards").fetchone()
+    assert count[0] == count[1], "card id collision"
 
 
 def _zip_entry(name: str) -> zipfile.ZipInfo:
@@ -110,22 +163,19 @@ def _zip_entry(name: str) -> zipfile.ZipInfo:
 
 def write_apkg(
     path: Path,
-    notes: Sequence[Note],
+    notes: Sequence[PackagedNote],
     note_types: Mapping[str, NoteType],
     media: Sequence[MediaFile] = (),
-    mod_times: Mapping[str, int] | None = None,
-    timestamp: int | None = None,
+    note_type_mods: Mapping[str, int] | None = None,
 ) -> None:
-    """Write ``notes`` as an Anki package at ``path``, atomically.
+    """Write ``notes`` as an Anki package at ``path``, atomically and reproducibly.
 
-    ``timestamp`` (seconds) seeds note and card ids and the note type times; ``mod_times``
-    gives each note key its own modification time.
+    The same inputs give a byte-identical file: no wall-clock time is read, zip entries
+    carry a fixed date, and rows are ordered and numbered from note identities.
     """
-    if timestamp is None:
-        timestamp = int(time.time())
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ankigen-") as scratch:
-        collection = _collection_bytes(notes, note_types, mod_times or {}, timestamp, Path(scratch))
+        collection = _collection_bytes(notes, note_types, note_type_mods or {}, Path(scratch))
         ordered_media = sorted(media, key=lambda m: m.name)
         handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         tmp = Path(tmp_name)

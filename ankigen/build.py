@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ankigen.apkg import MediaFile, write_apkg
+from ankigen.apkg import MediaFile, PackagedNote, write_apkg
 from ankigen.cards import Note
 from ankigen.config import (
     DECK_FILE_STEM,
@@ -22,8 +23,17 @@ from ankigen.config import (
     NON_NOTE_FILES,
 )
 from ankigen.diagnostics import Diagnostic, Location, has_errors, sort_diagnostics
+from ankigen.lock import (
+    EMPTY_LOCK,
+    LOCK_NAME,
+    LockedNote,
+    LockUpdate,
+    read_lock,
+    update_lock,
+    write_lock,
+)
 from ankigen.parse import SourceFile, parse_file
-from ankigen.render import render_note_types
+from ankigen.render import NoteType, render_note_types
 from ankigen.validate import validate
 
 MEDIA_DIR_NAME = "media"
@@ -40,6 +50,23 @@ class BuildOptions:
     """Where packages are written."""
     exams: tuple[str, ...] = ()
     """Write one deck per exam code with only its notes; empty: the full deck."""
+    lock_path: Path | None = None
+    """The lock file; default ``<source_dir>/ankigen.lock``."""
+    now: int | None = None
+    """The time recorded for content that changes in this build. Default:
+    ``SOURCE_DATE_EPOCH`` if set, else the current time. Never written into a package
+    except as the change time of a note that changed."""
+
+    def lock_file(self) -> Path:
+        """The lock file this build reads and updates."""
+        return self.lock_path or self.source_dir / LOCK_NAME
+
+    def timestamp(self) -> int:
+        """The change time for notes that change in this build."""
+        if self.now is not None:
+            return self.now
+        epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+        return int(epoch) if epoch.isdigit() else int(time.time())
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +94,9 @@ class BuildResult:
 
     corpus: Corpus
     """The checked sources."""
+    lock: LockUpdate | None = None
+    """The lock the sources imply and how it differs from the one on disk (None if the
+    sources had errors)."""
     outputs: tuple[tuple[Path, int, int], ...] = ()
     """Each package written, with its note and card counts."""
     errors: tuple[str, ...] = field(default=())
@@ -76,6 +106,11 @@ class BuildResult:
     def ok(self) -> bool:
         """True if the sources were clean and every requested package was written."""
         return self.corpus.ok and not self.errors
+
+    @property
+    def diagnostics(self) -> tuple[Diagnostic, ...]:
+        """Every problem found, sorted."""
+        return self.corpus.diagnostics
 
 
 def display_path(path: Path) -> str:
@@ -171,39 +206,148 @@ def deck_path(build_dir: Path, exam: str | None = None) -> Path:
     return build_dir / f"{stem}.apkg"
 
 
+def _lock_stage(corpus: Corpus, options: BuildOptions) -> tuple[LockUpdate | None, Corpus]:
+    """Read the lock and compute the lock the sources imply; refused changes are errors."""
+    path = options.lock_file()
+    display = display_path(path)
+    old, problems = read_lock(path, display)
+    if problems:
+        return None, _with(corpus, problems)
+    update = update_lock(
+        old or EMPTY_LOCK,
+        corpus.notes,
+        render_note_types(),
+        {n.key: n.renamed_from for n in corpus.notes if n.renamed_from},
+        options.timestamp(),
+        display,
+    )
+    return update, _with(corpus, update.diagnostics)
+
+
+def _with(corpus: Corpus, extra: Sequence[Diagnostic]) -> Corpus:
+    if not extra:
+        return corpus
+    merged = sort_diagnostics([*corpus.diagnostics, *extra])
+    return Corpus(corpus.files, corpus.notes, corpus.media, tuple(merged))
+
+
+def stale_lock_diagnostics(
+    update: LockUpdate, corpus: Corpus, lock_display: str
+) -> list[Diagnostic]:
+    """What ``check`` reports when the lock on disk is out of date with the sources."""
+    hint = f"run 'ankigen build' and commit {lock_display}"
+    where = {n.key: n.location for n in corpus.notes}
+    lock_at = Location(lock_display)
+    problems = [
+        Diagnostic(where[key], "stale-lock", f"note {key!r} is not in the lock; {hint}")
+        for key in update.added
+    ]
+    problems += [
+        Diagnostic(where[key], "stale-lock", f"note {key!r} changed since the lock; {hint}")
+        for key in update.changed
+    ]
+    problems += [
+        Diagnostic(
+            where[new], "stale-lock", f"rename {old!r} -> {new!r} is not in the lock; {hint}"
+        )
+        for old, new in update.renamed
+    ]
+    problems += [
+        Diagnostic(
+            lock_at,
+            "stale-lock",
+            f"note {key!r} was removed from the sources; {hint} to ship it as retired",
+        )
+        for key in update.retired
+    ]
+    problems += [
+        Diagnostic(lock_at, "stale-lock", f"note type change not in the lock ({change}); {hint}")
+        for change in update.note_type_changes
+    ]
+    return problems
+
+
 def check(options: BuildOptions) -> BuildResult:
-    """Validate the sources without writing anything."""
-    return BuildResult(corpus=load(options.source_dir))
-
-
-def build(options: BuildOptions) -> BuildResult:
-    """Check the sources and, if they are clean, write the requested packages."""
+    """Validate the sources and the lock without writing anything."""
     corpus = load(options.source_dir)
     if not corpus.ok:
         return BuildResult(corpus=corpus)
+    update, corpus = _lock_stage(corpus, options)
+    if update is not None and corpus.ok and update.stale:
+        display = display_path(options.lock_file())
+        if not options.lock_file().exists():
+            problems = [
+                Diagnostic(
+                    Location(display),
+                    "stale-lock",
+                    f"the lock file is missing; run 'ankigen build' and commit {display}",
+                )
+            ]
+        else:
+            problems = stale_lock_diagnostics(update, corpus, display)
+        corpus = _with(corpus, problems)
+    return BuildResult(corpus=corpus, lock=update)
+
+
+def _packaged(update: LockUpdate) -> list[tuple[PackagedNote, LockedNote]]:
+    return [
+        (
+            PackagedNote(
+                guid=entry.guid,
+                kind=entry.kind,
+                deck=entry.deck,
+                tags=entry.tags,
+                fields=entry.fields,
+                mod=entry.changed,
+            ),
+            entry,
+        )
+        for _, entry in sorted(update.lock.notes.items())
+    ]
+
+
+def build(options: BuildOptions) -> BuildResult:
+    """Check the sources and, if they are clean, write the requested packages and the lock.
+
+    Packages are written first and the lock last, each atomically, so a failure leaves
+    the previous deck and lock as they were.
+    """
+    corpus = load(options.source_dir)
+    if not corpus.ok:
+        return BuildResult(corpus=corpus)
+    update, corpus = _lock_stage(corpus, options)
+    if update is None or not corpus.ok:
+        return BuildResult(corpus=corpus, lock=update)
     note_types = render_note_types()
-    selections: list[tuple[Path, list[Note]]] = []
+    packaged = _packaged(update)
+    selections: list[tuple[Path, list[PackagedNote]]] = []
     errors: list[str] = []
     if options.exams:
         for exam in options.exams:
-            chosen = notes_for_exam(corpus.notes, exam)
+            prefix = f"{EXAM_TAG_PREFIX}::{exam}::"
+            chosen = [p for p, _ in packaged if any(t.startswith(prefix) for t in p.tags)]
             if chosen:
                 selections.append((deck_path(options.build_dir, exam), chosen))
             else:
                 errors.append(f"no notes are tagged for exam {exam}")
     else:
-        selections.append((deck_path(options.build_dir), list(corpus.notes)))
+        selections.append((deck_path(options.build_dir), [p for p, _ in packaged]))
     if errors:
-        return BuildResult(corpus=corpus, errors=tuple(errors))
+        return BuildResult(corpus=corpus, lock=update, errors=tuple(errors))
+    type_mods = {kind: entry.changed for kind, entry in update.lock.note_types.items()}
     outputs = []
     for path, notes in selections:
-        used = {m for n in notes for m in _media_of(corpus, n)}
-        media = [m for m in corpus.media if m.name in used]
-        write_apkg(path, notes, note_types, media)
-        outputs.append((path, len(notes), sum(n.card_count() for n in notes)))
-    return BuildResult(corpus=corpus, outputs=tuple(outputs))
+        html = "".join(f for n in notes for f in n.fields)
+        media = [m for m in corpus.media if f'src="{m.name}"' in html]
+        write_apkg(path, notes, note_types, media, type_mods)
+        cards = sum(_card_count(note_types, n) for n in notes)
+        outputs.append((path, len(notes), cards))
+    if update.stale or not options.lock_file().exists():
+        write_lock(options.lock_file(), update.lock)
+    return BuildResult(corpus=corpus, lock=update, outputs=tuple(outputs))
 
 
-def _media_of(corpus: Corpus, note: Note) -> set[str]:
-    html = "".join(note.field_values())
-    return {m.name for m in corpus.media if f'src="{m.name}"' in html}
+def _card_count(note_types: Mapping[str, NoteType], note: PackagedNote) -> int:
+    kind = note_types[note.kind].kind
+    values = dict(zip([f.label for f in kind.fields], note.fields, strict=False))
+    return sum(1 for f in kind.card_fields if values.get(f.label))

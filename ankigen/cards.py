@@ -274,6 +274,8 @@ class Note:
     """Sorted tags, including exam and kind tags."""
     location: Location
     """Where the note's key is written."""
+    renamed_from: str = ""
+    """The key this note had before, declared with ``- **Renamed from:**``; keeps the GUID."""
 
     def field_values(self) -> tuple[str, ...]:
         """Field values in Anki field order."""

@@ -59,6 +59,10 @@ CODES: MappingProxyType[str, str] = MappingProxyType(
         "duplicate-key": "two notes share a key",
         "duplicate-fact": "two notes ask the same question with the same answer",
         "empty-corpus": "the source folder holds no notes",
+        "bad-rename": "a 'Renamed from:' that names no previous key or a note that still exists",
+        "stale-lock": "the lock file does not match the sources; run 'ankigen build'",
+        "bad-lock": "the lock file cannot be read",
+        "note-type-changed": "a note type's model id or field names changed incompatibly",
     }
 )
 

@@ -20,7 +20,7 @@ from ankigen.parse import Located, SourceField, SourceFile, SourceNote
 _KEY = re.compile(r"^[a-z0-9]+(?:/[a-z0-9]+(?:[-_.][a-z0-9]+)*)+$")
 _TAG = re.compile(r'^[^\s"]+$')
 #: Labels that set a note's metadata rather than a field.
-META_LABELS = ("Tags", "Deck")
+META_LABELS = ("Tags", "Deck", "Renamed from")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +132,7 @@ def _check_note(source: SourceFile, note: SourceNote, out: list[Diagnostic]) -> 
     values: dict[str, SourceField] = {}
     tags: list[Located] = list(source.tags)
     deck = source.deck
+    renamed_from = ""
     seen: dict[str, SourceField] = {}
     for item in note.fields:
         label = normalise_label(item.label.value)
@@ -151,6 +152,17 @@ def _check_note(source: SourceFile, note: SourceNote, out: list[Diagnostic]) -> 
             continue
         if label == "deck":
             deck = Located(item.text, item.location)
+            continue
+        if label == "renamed from":
+            renamed_from = item.text.strip("`").strip()
+            if not _KEY.match(renamed_from) or renamed_from == key.value:
+                out.append(
+                    Diagnostic(
+                        item.label.location,
+                        "bad-rename",
+                        f"'Renamed from:' needs the note's previous key, got {renamed_from!r}",
+                    )
+                )
             continue
         spec = kind.field_by_label(item.label.value)
         if spec is None:
@@ -214,6 +226,7 @@ def _check_note(source: SourceFile, note: SourceNote, out: list[Diagnostic]) -> 
         deck=deck_name,
         tags=tuple(sorted(tag_values | {f"{KIND_TAG_PREFIX}::{kind.name}"})),
         location=key.location,
+        renamed_from=renamed_from,
     )
     return _Checked(built, _facts(kind, values))
 

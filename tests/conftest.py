@@ -41,6 +41,14 @@ def card_body(html: str) -> str:
     return _STYLE.sub("", html).strip()
 
 
+@pytest.fixture(scope="session")
+def real_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the real ``cards_src/`` (lock included), so builds never touch the repo."""
+    target = tmp_path_factory.mktemp("real") / "cards_src"
+    shutil.copytree(REAL_SOURCES, target)
+    return target
+
+
 @pytest.fixture
 def valid_sources(tmp_path: Path) -> Path:
     """A writable copy of the small valid corpus."""

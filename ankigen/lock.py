@@ -1,0 +1,391 @@
+"""The lock file: per note key, its GUID, content hash, last change time and last content.
+
+``cards_src/ankigen.lock`` is committed beside the sources. It is what makes re-imports
+safe: a note's modification time in the package is the time its content last changed, so
+Anki's default "update if newer" import touches exactly the notes that changed and leaves
+every other note, and the learner's own edits on it, alone. It also remembers notes that
+were removed from the sources (they keep shipping, tagged ``ankigen::retired``), renamed
+keys (the new key inherits the old GUID), and each note type's fields and templates, so
+that a breaking change to a note type is refused.
+
+The file is JSON with one entry per line, sorted by key, so that a pull request's diff
+shows one line per changed note.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ankigen.apkg import guid_for_key
+from ankigen.cards import KINDS, KindSpec, Note
+from ankigen.diagnostics import Diagnostic, Location
+from ankigen.render import NoteType
+
+LOCK_NAME = "ankigen.lock"
+LOCK_VERSION = 1
+RETIRED_TAG = "ankigen::retired"
+
+
+@dataclass(frozen=True, slots=True)
+class LockedNote:
+    """What the lock remembers about one note."""
+
+    key: str
+    """The note's current key."""
+    guid: str
+    """The GUID learners' collections know it by; never changes, even across renames."""
+    hash: str
+    """Hash of the rendered content (kind, deck, tags, fields)."""
+    changed: int
+    """Unix time (seconds) at which the content last changed."""
+    kind: str
+    """Kind name, for shipping the note after it is retired."""
+    deck: str
+    """Full deck name."""
+    tags: tuple[str, ...]
+    """Tags as shipped."""
+    fields: tuple[str, ...]
+    """Field HTML in Anki order, as shipped."""
+    retired: bool = False
+    """The note is no longer in the sources but keeps shipping, tagged retired."""
+
+
+@dataclass(frozen=True, slots=True)
+class LockedNoteType:
+    """What the lock remembers about one note type."""
+
+    kind: str
+    """Kind name."""
+    model_id: int
+    """Anki model id."""
+    fields: tuple[str, ...]
+    """Field names in order."""
+    hash: str
+    """Hash of the card templates and CSS."""
+    changed: int
+    """Unix time at which the templates, CSS or fields last changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    """The whole lock file."""
+
+    notes: Mapping[str, LockedNote]
+    """By key."""
+    note_types: Mapping[str, LockedNoteType]
+    """By kind name."""
+
+
+EMPTY_LOCK = Lock(notes={}, note_types={})
+
+
+@dataclass(frozen=True, slots=True)
+class LockUpdate:
+    """The lock the sources imply, and how it differs from the lock on disk."""
+
+    lock: Lock
+    """The up-to-date lock."""
+    added: tuple[str, ...]
+    """Keys new since the old lock."""
+    changed: tuple[str, ...]
+    """Keys whose content changed."""
+    retired: tuple[str, ...]
+    """Keys newly retired."""
+    renamed: tuple[tuple[str, str], ...]
+    """(old key, new key) pairs newly renamed."""
+    note_type_changes: tuple[str, ...]
+    """Human descriptions of note type changes that need an import option."""
+    diagnostics: tuple[Diagnostic, ...]
+    """Refused changes (model id or field renames, bad renames)."""
+
+    @property
+    def stale(self) -> bool:
+        """True when the lock on disk differs from the sources."""
+        return bool(
+            self.added or self.changed or self.retired or self.renamed or self.note_type_changes
+        )
+
+
+def _iso(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _seconds(text: str) -> int:
+    return int(dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp())
+
+
+def content_hash(kind: str, deck: str, tags: Sequence[str], fields: Sequence[str]) -> str:
+    """Hash of what a learner sees of a note."""
+    payload = json.dumps([kind, deck, sorted(tags), list(fields)], ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def note_type_hash(note_type: NoteType) -> str:
+    """Hash of a note type's templates and CSS."""
+    parts = [note_type.css] + [f"{t.name}\0{t.front}\0{t.back}" for t in note_type.templates]
+    return hashlib.sha256("\x1e".join(parts).encode()).hexdigest()[:20]
+
+
+def read_lock(path: Path, display: str) -> tuple[Lock | None, list[Diagnostic]]:
+    """Read the lock file; a missing file is None, a malformed one a diagnostic."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, []
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Diagnostic(Location(display), "bad-lock", f"cannot read the lock: {exc}")]
+    try:
+        data = json.loads(text)
+        if data.get("version") != LOCK_VERSION:
+            raise ValueError(f"unsupported lock version {data.get('version')!r}")
+        notes = {key: _note_from_json(key, value) for key, value in data["notes"].items()}
+        types = {
+            kind: LockedNoteType(
+                kind=kind,
+                model_id=int(value["model_id"]),
+                fields=tuple(value["fields"]),
+                hash=str(value["hash"]),
+                changed=_seconds(value["changed"]),
+            )
+            for kind, value in data["note_types"].items()
+        }
+    except json.JSONDecodeError as exc:
+        where = Location(display, exc.lineno, exc.colno)
+        return None, [Diagnostic(where, "bad-lock", f"the lock is not valid JSON: {exc.msg}")]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        message = f"the lock is malformed ({exc!s}); restore it from git"
+        return None, [Diagnostic(Location(display), "bad-lock", message)]
+    return Lock(notes=notes, note_types=types), []
+
+
+def _note_from_json(key: str, value: Mapping[str, Any]) -> LockedNote:
+    content = value["content"]
+    return LockedNote(
+        key=key,
+        guid=str(value["guid"]),
+        hash=str(value["hash"]),
+        changed=_seconds(value["changed"]),
+        kind=str(content["kind"]),
+        deck=str(content["deck"]),
+        tags=tuple(content["tags"]),
+        fields=tuple(content["fields"]),
+        retired=bool(value.get("retired", False)),
+    )
+
+
+def _dump(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+
+
+def format_lock(lock: Lock) -> str:
+    """Serialise: valid JSON, one note or note type per line, sorted."""
+    lines = ["{", f'"version": {LOCK_VERSION},', '"note_types": {']
+    types = [
+        f"{_dump(kind)}: "
+        + _dump(
+            {
+                "changed": _iso(t.changed),
+                "fields": list(t.fields),
+                "hash": t.hash,
+                "model_id": t.model_id,
+            }
+        )
+        for kind, t in sorted(lock.note_types.items())
+    ]
+    lines.append(",\n".join(types))
+    lines.append("},")
+    lines.append('"notes": {')
+    notes = []
+    for key, note in sorted(lock.notes.items()):
+        entry: dict[str, object] = {
+            "changed": _iso(note.changed),
+            "content": {
+                "deck": note.deck,
+                "fields": list(note.fields),
+                "kind": note.kind,
+                "tags": list(note.tags),
+            },
+            "guid": note.guid,
+            "hash": note.hash,
+        }
+        if note.retired:
+            entry["retired"] = True
+        notes.append(f"{_dump(key)}: {_dump(entry)}")
+    lines.append(",\n".join(notes))
+    lines.append("}")
+    lines.append("}")
+    return "\n".join(line for line in lines if line) + "\n"
+
+
+def write_lock(path: Path, lock: Lock) -> None:
+    """Write the lock atomically."""
+    text = format_lock(lock)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        tmp.chmod(0o644)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _note_type_entry(
+    kind: KindSpec, note_type: NoteType, old: LockedNoteType | None, now: int
+) -> tuple[LockedNoteType, list[str], list[str]]:
+    """The note type's new entry, changes that need an import option, refused changes."""
+    fields = tuple(f.label for f in kind.fields)
+    digest = note_type_hash(note_type)
+    if old is None:
+        return LockedNoteType(kind.name, kind.model_id, fields, digest, now), [], []
+    refused: list[str] = []
+    notes: list[str] = []
+    if old.model_id != kind.model_id:
+        refused.append(
+            f"note type {kind.name!r} changed its model id from {old.model_id} to "
+            f"{kind.model_id}; learners would get a second note type and duplicate notes"
+        )
+    if fields[: len(old.fields)] != old.fields:
+        refused.append(
+            f"note type {kind.name!r} renamed, removed or reordered fields "
+            f"({', '.join(old.fields)} -> {', '.join(fields)}); learners' fields would be "
+            "misassigned. Only appending a field is allowed"
+        )
+    elif len(fields) > len(old.fields):
+        notes.append(
+            f"{kind.name}: new field(s) {', '.join(fields[len(old.fields) :])}: learners must "
+            "import with 'Merge note types' checked"
+        )
+    if digest != old.hash and not refused:
+        notes.append(f"{kind.name}: templates or style changed (default import options apply)")
+    if (fields, digest) == (old.fields, old.hash):
+        return old, notes, refused
+    return LockedNoteType(kind.name, kind.model_id, fields, digest, now), notes, refused
+
+
+def update_lock(
+    old: Lock,
+    notes: Sequence[Note],
+    note_types: Mapping[str, NoteType],
+    renamed_from: Mapping[str, str],
+    now: int,
+    lock_display: str,
+) -> LockUpdate:
+    """Compute the lock the sources imply, given the lock on disk and the current time."""
+    diagnostics: list[Diagnostic] = []
+    type_entries: dict[str, LockedNoteType] = {}
+    type_changes: list[str] = []
+    for name, kind in KINDS.items():
+        type_entry, changes, refused = _note_type_entry(
+            kind, note_types[name], old.note_types.get(name), now
+        )
+        type_entries[name] = type_entry
+        type_changes.extend(changes)
+        diagnostics.extend(
+            Diagnostic(Location(lock_display), "note-type-changed", message) for message in refused
+        )
+    if any(old.note_types.get(n) is None for n in KINDS) and old.note_types:
+        type_changes.append("new note type(s) added")
+
+    live = {n.key for n in notes}
+    entries: dict[str, LockedNote] = {}
+    added: list[str] = []
+    changed: list[str] = []
+    renamed: list[tuple[str, str]] = []
+    consumed: set[str] = set()
+    by_key = {n.key: n for n in notes}
+    for note in notes:
+        previous = old.notes.get(note.key)
+        origin = renamed_from.get(note.key)
+        if origin is not None and origin in live:
+            diagnostics.append(
+                Diagnostic(
+                    note.location,
+                    "bad-rename",
+                    f"'Renamed from: {origin}' names a note that still exists",
+                )
+            )
+            continue
+        if previous is None and origin is not None:
+            previous = old.notes.get(origin)
+            if previous is not None:
+                consumed.add(origin)
+                renamed.append((origin, note.key))
+        guid = previous.guid if previous else guid_for_key(origin or note.key)
+        fields = note.field_values()
+        digest = content_hash(note.kind.name, note.deck, note.tags, fields)
+        if previous is not None and previous.hash == digest and not previous.retired:
+            when = previous.changed
+        else:
+            when = now
+            if previous is None:
+                added.append(note.key)
+            elif (origin, note.key) not in renamed or previous.hash != digest:
+                changed.append(note.key)
+        entries[note.key] = LockedNote(
+            key=note.key,
+            guid=guid,
+            hash=digest,
+            changed=when,
+            kind=note.kind.name,
+            deck=note.deck,
+            tags=note.tags,
+            fields=fields,
+        )
+
+    guids: dict[str, str] = {}
+    for key, entry in entries.items():
+        other = guids.setdefault(entry.guid, key)
+        if other != key:
+            diagnostics.append(
+                Diagnostic(
+                    by_key[key].location,
+                    "bad-rename",
+                    f"note shares its identity with {other!r}: only one note may be renamed "
+                    "from a key",
+                )
+            )
+
+    retired: list[str] = []
+    for key, previous in old.notes.items():
+        if key in entries or key in consumed:
+            continue
+        if previous.retired:
+            entries[key] = previous
+            continue
+        tags = tuple(sorted({*previous.tags, RETIRED_TAG}))
+        entries[key] = replace(
+            previous,
+            tags=tags,
+            retired=True,
+            changed=now,
+            hash=content_hash(previous.kind, previous.deck, tags, previous.fields),
+        )
+        retired.append(key)
+
+    return LockUpdate(
+        lock=Lock(notes=entries, note_types=type_entries),
+        added=tuple(added),
+        changed=tuple(changed),
+        retired=tuple(retired),
+        renamed=tuple(renamed),
+        note_type_changes=tuple(type_changes),
+        diagnostics=tuple(diagnostics),
+    )
+
+
+def retired_notes(lock: Lock) -> list[LockedNote]:
+    """The notes that ship only from the lock."""
+    return [n for n in lock.notes.values() if n.retired]
