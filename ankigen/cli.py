@@ -15,6 +15,7 @@ from ankigen import __version__
 from ankigen.build import BuildOptions, BuildResult, build, check, display_path
 from ankigen.config import DEFAULT_BUILD_DIR, DEFAULT_SOURCE_DIR, EXAMS
 from ankigen.diagnostics import summary, to_json
+from ankigen.stats import compute, format_stats
 
 _SOURCE = click.option(
     "--src",
@@ -106,3 +107,14 @@ def check_command(source_dir: Path, output_format: str) -> None:
             f"ok: {_count(len(corpus.notes), 'note')}, {_count(cards, 'card')} "
             f"in {_count(len(corpus.files), 'file')}"
         )
+
+
+@main.command("stats")
+@_SOURCE
+def stats_command(source_dir: Path) -> None:
+    """Show notes and cards per kind and per exam domain, beside the domain weights."""
+    result = check(BuildOptions(source_dir=source_dir))
+    if not result.corpus.ok:
+        _report(result)
+        raise SystemExit(1)
+    click.echo(format_stats(compute(result.corpus.notes)))
