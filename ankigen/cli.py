@@ -7,6 +7,7 @@ standard output.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import click
@@ -15,6 +16,7 @@ from ankigen import __version__
 from ankigen.build import BuildOptions, BuildResult, build, check, display_path
 from ankigen.config import DEFAULT_BUILD_DIR, DEFAULT_SOURCE_DIR, EXAMS
 from ankigen.diagnostics import summary, to_json
+from ankigen.diff import DiffError, compare, format_report, load_side
 from ankigen.stats import compute, format_stats
 
 _SOURCE = click.option(
@@ -118,3 +120,24 @@ def stats_command(source_dir: Path) -> None:
         _report(result)
         raise SystemExit(1)
     click.echo(format_stats(compute(result.corpus.notes)))
+
+
+@main.command("diff")
+@_SOURCE
+@click.argument("old")
+@click.argument("new")
+def diff_command(source_dir: Path, old: str, new: str) -> None:
+    """Show what changed between two builds.
+
+    OLD and NEW are each an .apkg file or a git revision of the sources (for example
+    `origin/main` and `HEAD`). Prints Markdown: notes added, changed (before and after),
+    retired, renamed and removed.
+    """
+    with tempfile.TemporaryDirectory(prefix="ankigen-diff-") as scratch:
+        try:
+            before = load_side(old, source_dir, Path(scratch) / "old")
+            after = load_side(new, source_dir, Path(scratch) / "new")
+        except DiffError as exc:
+            click.echo(f"error: {exc}", err=True)
+            raise SystemExit(1) from None
+    click.echo(format_report(compare(before, after), old, new), nl=False)
