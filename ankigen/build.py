@@ -57,6 +57,9 @@ class BuildOptions:
     ``SOURCE_DATE_EPOCH`` if set, else the current time. Never written into a package
     except as the change time of a note that changed."""
 
+    update_lock: bool = True
+    """Write the lock when the sources changed it (off for previews)."""
+
     def lock_file(self) -> Path:
         """The lock file this build reads and updates."""
         return self.lock_path or self.source_dir / LOCK_NAME
@@ -342,7 +345,7 @@ def build(options: BuildOptions) -> BuildResult:
         write_apkg(path, notes, note_types, media, type_mods)
         cards = sum(_card_count(note_types, n) for n in notes)
         outputs.append((path, len(notes), cards))
-    if update.stale or not options.lock_file().exists():
+    if options.update_lock and (update.stale or not options.lock_file().exists()):
         write_lock(options.lock_file(), update.lock)
     return BuildResult(corpus=corpus, lock=update, outputs=tuple(outputs))
 

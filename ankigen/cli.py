@@ -13,10 +13,11 @@ from pathlib import Path
 import click
 
 from ankigen import __version__
-from ankigen.build import BuildOptions, BuildResult, build, check, display_path
+from ankigen.build import BuildOptions, BuildResult, build, check, deck_path, display_path
 from ankigen.config import DEFAULT_BUILD_DIR, DEFAULT_SOURCE_DIR, EXAMS
 from ankigen.diagnostics import summary, to_json
 from ankigen.diff import DiffError, compare, format_report, load_side
+from ankigen.preview import PreviewUnavailable, write_preview
 from ankigen.stats import compute, format_stats
 
 _SOURCE = click.option(
@@ -141,3 +142,30 @@ def diff_command(source_dir: Path, old: str, new: str) -> None:
             click.echo(f"error: {exc}", err=True)
             raise SystemExit(1) from None
     click.echo(format_report(compare(before, after), old, new), nl=False)
+
+
+@main.command("preview")
+@_SOURCE
+@click.option(
+    "--out",
+    "build_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_BUILD_DIR,
+    show_default=True,
+    help="The preview is written to <out>/preview/index.html.",
+)
+def preview_command(source_dir: Path, build_dir: Path) -> None:
+    """Render every card as Anki does into one static page, light and night mode."""
+    with tempfile.TemporaryDirectory(prefix="ankigen-preview-") as scratch:
+        options = BuildOptions(source_dir=source_dir, build_dir=Path(scratch), update_lock=False)
+        result = build(options)
+        _report(result)
+        if not result.ok:
+            click.echo("no preview written", err=True)
+            raise SystemExit(1)
+        try:
+            page = write_preview(deck_path(Path(scratch)), build_dir / "preview")
+        except PreviewUnavailable as exc:
+            click.echo(f"error: {exc}", err=True)
+            raise SystemExit(1) from None
+    click.echo(f"wrote {display_path(page)}: {sum(o[2] for o in result.outputs)} cards")

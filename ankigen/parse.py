@@ -23,6 +23,10 @@ from markdown_it.token import Token
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.dollarmath.index import math_inline_dollar
 from mdit_py_plugins.front_matter import front_matter_plugin
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import TextLexer, get_lexer_by_name
+from pygments.util import ClassNotFound
 
 from ankigen.diagnostics import Diagnostic, Location
 
@@ -161,7 +165,19 @@ def _render_image(
         return ""
     state.media.append(packaged)
     alt = self.renderInlineAsText(token.children or [], options, env)
-    return f'<img src="{escapeHtml(packaged)}" alt="{escapeHtml(alt)}">'
+    # Diagrams (SVG) are drawn for a light background; the class lets night mode invert them.
+    css_class = ' class="diagram"' if packaged.lower().endswith(".svg") else ""
+    return f'<img src="{escapeHtml(packaged)}" alt="{escapeHtml(alt)}"{css_class}>'
+
+
+def _highlight(code: str, language: str, attrs: Any) -> str:
+    """Highlight fenced code at build time with Pygments classes: no script on the card."""
+    try:
+        lexer = get_lexer_by_name(language) if language else TextLexer()
+    except ClassNotFound:
+        lexer = TextLexer()
+    tokens = highlight(code, lexer, HtmlFormatter(nowrap=True))
+    return f'<pre class="highlight"><code>{tokens}</code></pre>'
 
 
 def build_markdown() -> MarkdownIt:
@@ -172,7 +188,10 @@ def build_markdown() -> MarkdownIt:
     link is accepted by the parser so that unsafe ones are reported rather than left as
     silent literal text. No typographer, no linkify.
     """
-    md = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
+    md = MarkdownIt(
+        "commonmark",
+        {"html": True, "linkify": False, "typographer": False, "highlight": _highlight},
+    )
     md.enable(["table", "strikethrough"])
     md.use(front_matter_plugin)
     md.use(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import jinja2
 from markupsafe import Markup
+from pygments.formatters import HtmlFormatter
 
 from ankigen.cards import KINDS, KindSpec
 
@@ -73,9 +74,21 @@ def environment() -> jinja2.Environment:
     return env
 
 
+#: Pygments styles for code in light and night mode (both meet WCAG AA contrast on their
+#: backgrounds; tests/test_browser.py measures it).
+CODE_STYLE_LIGHT = "default"
+CODE_STYLE_NIGHT = "github-dark"
+
+
+@functools.cache
 def stylesheet() -> str:
-    """The deck's CSS, shared by every note type."""
-    return (templates_dir() / "style.css").read_text(encoding="utf-8")
+    """The deck's CSS, shared by every note type: ``templates/style.css`` plus code colours."""
+    base = (templates_dir() / "style.css").read_text(encoding="utf-8")
+    light = HtmlFormatter(style=CODE_STYLE_LIGHT).get_style_defs(".highlight")
+    night = HtmlFormatter(style=CODE_STYLE_NIGHT).get_style_defs(
+        [".nightMode .highlight", ".night_mode .highlight"]
+    )
+    return f"{base}\n/* Code highlighting (Pygments) */\n{light}\n{night}\n"
 
 
 def render_note_type(kind: KindSpec) -> NoteType:

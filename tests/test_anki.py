@@ -181,3 +181,31 @@ def test_importing_two_exam_decks_creates_no_duplicates(
     guids = {collection.get_note(nid).guid for nid in collection.find_notes("")}
     assert guids == {guid_for_key(k) for k in keys}
     assert collection.note_count() == len(keys)
+
+
+_INLINE_COLOUR = re.compile(
+    r"""style\s*=\s*["'][^"']*(colou?r|background)|<font\b|\bbgcolor\s*=""", re.IGNORECASE
+)
+_REMOTE = re.compile(
+    r"""(?:src|srcset|poster|data)\s*=\s*["']?\s*(?:https?:|//|data:)"""
+    r"""|url\(\s*["']?\s*(?:https?:|//)|@import|<(?:script|link|iframe|object|embed)\b""",
+    re.IGNORECASE,
+)
+
+
+def test_cards_have_no_inline_colour_and_load_nothing_remote(
+    built: tuple[Path, Path], collection: Collection
+) -> None:
+    import_package(collection, built[1])
+    for card_id in collection.find_cards(""):
+        card = collection.get_card(card_id)
+        for side in (card.question(), card.answer()):  # with the note type's CSS
+            assert not _INLINE_COLOUR.search(side), side[:300]
+            assert not _REMOTE.search(side), _REMOTE.search(side)
+
+
+def test_night_mode_uses_ankis_classes() -> None:
+    from ankigen.render import stylesheet
+
+    css = stylesheet()
+    assert ".nightMode" in css and ".night_mode" in css

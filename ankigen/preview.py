@@ -1,0 +1,129 @@
+"""``ankigen preview``: every card of a built package, rendered by Anki, in one static page.
+
+The package is imported into a throwaway collection with the official ``anki`` package and
+each card's question and answer are rendered by Anki's own template engine. Math is turned
+into MathML (latex2mathml) so formulas show without MathJax or any network access.
+Requires the ``preview`` extra.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from markupsafe import Markup
+
+from ankigen.render import environment, stylesheet
+
+_STYLE = re.compile(r"<style>.*?</style>", re.DOTALL)
+_CODE = re.compile(r"(<code\b.*?</code>)", re.DOTALL)
+_MATH = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
+
+
+class PreviewUnavailable(Exception):
+    """The optional packages the preview needs are not installed."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewCard:
+    """One rendered card."""
+
+    key: str
+    """The note's subject, for the card's header."""
+    template: str
+    """The card template (the field it asks about)."""
+    kind: str
+    """Kind name, from the ``kind::`` tag."""
+    tags: tuple[str, ...]
+    """The note's tags."""
+    front: Markup
+    """Question HTML as Anki renders it, math as MathML."""
+    back: Markup
+    """Answer HTML as Anki renders it, math as MathML."""
+
+
+def _mathml(fragment: str) -> str:
+    from latex2mathml.converter import convert
+
+    def replace(match: re.Match[str]) -> str:
+        inline, display = match.group(1), match.group(2)
+        latex = html.unescape(inline if inline is not None else display)
+        try:
+            return str(convert(latex, display="inline" if inline is not None else "block"))
+        except Exception:
+            return f'<code class="tex">{html.escape(latex)}</code>'
+
+    parts = _CODE.split(fragment)
+    return "".join(p if p.startswith("<code") else _MATH.sub(replace, p) for p in parts)
+
+
+def _body(rendered: str) -> Markup:
+    return Markup(_mathml(_STYLE.sub("", rendered).strip()))
+
+
+def render_cards(package: Path, media_out: Path) -> list[PreviewCard]:
+    """Import ``package`` into a scratch collection and render every card."""
+    try:
+        from anki.collection import (
+            Collection,
+            ImportAnkiPackageOptions,
+            ImportAnkiPackageRequest,
+        )
+    except ImportError as exc:
+        raise PreviewUnavailable(
+            "the preview needs the 'anki' and 'latex2mathml' packages: pip install -e '.[preview]'"
+        ) from exc
+    cards: list[PreviewCard] = []
+    with tempfile.TemporaryDirectory(prefix="ankigen-preview-") as scratch:
+        col = Collection(str(Path(scratch) / "preview.anki2"))
+        try:
+            request = ImportAnkiPackageRequest(
+                package_path=str(package), options=ImportAnkiPackageOptions()
+            )
+            col.import_anki_package(request)
+            for card_id in col.find_cards("", order="n.sfld collate nocase asc, c.ord asc"):
+                card = col.get_card(card_id)
+                note = card.note()
+                kind = next((t.split("::", 1)[1] for t in note.tags if t.startswith("kind::")), "")
+                cards.append(
+                    PreviewCard(
+                        key=html.unescape(re.sub(r"<[^>]+>", "", note.fields[0]))[:120],
+                        template=str(card.template()["name"]),
+                        kind=kind,
+                        tags=tuple(note.tags),
+                        front=_body(card.question()),
+                        back=_body(card.answer()),
+                    )
+                )
+            media_out.mkdir(parents=True, exist_ok=True)
+            for item in Path(col.media.dir()).iterdir():
+                shutil.copyfile(item, media_out / item.name)
+        finally:
+            col.close()
+    return cards
+
+
+def write_preview(package: Path, out_dir: Path) -> Path:
+    """Write ``out_dir/index.html`` (and the media it shows); return its path."""
+    cards = render_cards(package, out_dir)
+    kinds = sorted({c.kind for c in cards if c.kind})
+    exam_tags = sorted({t for c in cards for t in c.tags if t.startswith("exam::")})
+    page = (
+        environment()
+        .get_template("preview.html.j2")
+        .render(
+            cards=cards,
+            kinds=kinds,
+            exam_tags=exam_tags,
+            deck_css=Markup(stylesheet()),
+        )
+    )
+    target = out_dir / "index.html"
+    tmp = out_dir / ".index.html.tmp"
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(target)
+    return target
