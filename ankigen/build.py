@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,11 +33,12 @@ from ankigen.lock import (
     update_lock,
     write_lock,
 )
-from ankigen.parse import SourceFile, parse_file
+from ankigen.parse import MediaProblem, MediaResolver, SourceFile, parse_file
 from ankigen.render import NoteType, render_note_types
 from ankigen.validate import validate
 
 MEDIA_DIR_NAME = "media"
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 MEDIA_SUFFIXES = frozenset({".svg", ".png", ".jpg", ".jpeg", ".gif", ".webp"})
 
 
@@ -148,6 +150,13 @@ def discover(source_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
     return sorted(found), problems
 
 
+_SVG_DANGER = re.compile(
+    r"<script|<foreignObject|\bon[a-z]+\s*=|(?:href|src)\s*=\s*[\"']?\s*(?!#)[a-z]+:"
+    r"|url\(\s*[\"']?\s*(?!#)|@import|<!ENTITY",
+    re.IGNORECASE,
+)
+
+
 class _MediaCollector:
     """Resolves image paths written in notes to content-hashed package files."""
 
@@ -155,17 +164,38 @@ class _MediaCollector:
         self.root = (source_dir / MEDIA_DIR_NAME).resolve()
         self.files: dict[str, MediaFile] = {}
 
-    def resolver(self, note_file: Path) -> object:
-        def resolve(src: str) -> str | None:
-            if not src or "://" in src or src.startswith(("/", "\\")) or ":" in src:
-                return None
+    def resolver(self, note_file: Path) -> MediaResolver:
+        def resolve(src: str) -> str:
+            if not src or _SCHEME.match(src) or src.startswith("//"):
+                raise MediaProblem(
+                    "remote-resource",
+                    f"image {src[:60]!r} would load from outside the deck; put the file under "
+                    "cards_src/media/ and refer to it by a relative path",
+                )
             target = (note_file.parent / src).resolve()
-            if not target.is_relative_to(self.root) or target.suffix.lower() not in MEDIA_SUFFIXES:
-                return None
+            if not target.is_relative_to(self.root):
+                raise MediaProblem(
+                    "missing-media", f"image {src!r} is not under {display_path(self.root)}/"
+                )
+            if target.suffix.lower() not in MEDIA_SUFFIXES:
+                kinds = ", ".join(sorted(MEDIA_SUFFIXES))
+                raise MediaProblem(
+                    "missing-media", f"image {src!r} is not an image file; use one of: {kinds}"
+                )
             try:
                 data = target.read_bytes()
-            except OSError:
-                return None
+            except OSError as exc:
+                reason = exc.strerror or type(exc).__name__
+                raise MediaProblem(
+                    "missing-media", f"image {src!r} cannot be read: {reason}"
+                ) from None
+            if target.suffix.lower() == ".svg" and _SVG_DANGER.search(
+                data.decode("utf-8", errors="replace")
+            ):
+                raise MediaProblem(
+                    "unsafe-media",
+                    f"SVG {src!r} contains a script, an event handler or an external reference",
+                )
             digest = hashlib.sha256(data).hexdigest()[:12]
             name = f"{target.stem}.{digest}{target.suffix.lower()}"
             self.files[name] = MediaFile(name, data)
@@ -180,7 +210,7 @@ def load(source_dir: Path) -> Corpus:
     media = _MediaCollector(source_dir)
     files: list[SourceFile] = []
     for path in paths:
-        parsed, problems = parse_file(path, display_path(path), media.resolver(path))  # type: ignore[arg-type]
+        parsed, problems = parse_file(path, display_path(path), media.resolver(path))
         diagnostics.extend(problems)
         if parsed is not None:
             files.append(parsed)

@@ -30,11 +30,26 @@ from pygments.util import ClassNotFound
 
 from ankigen.diagnostics import Diagnostic, Location
 
-#: Resolves an image path written in a note to the file name it has in the package,
-#: or returns None when the image cannot be found or read.
-MediaResolver = Callable[[str], str | None]
+#: Resolves an image path written in a note to the file name it has in the package;
+#: raises :class:`MediaProblem` when the image cannot be used.
+MediaResolver = Callable[[str], str]
+
+
+class MediaProblem(Exception):
+    """An image a note refers to cannot be shipped; the message says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
 
 FRONT_MATTER_KEYS = ("deck", "tags")
+#: markdown-it stops parsing (and silently drops the rest) past this many nested blocks;
+#: a file that comes close is refused instead.
+MAX_NESTING = 20
+#: Larger files are refused: a topic file is a few kilobytes, and size is a cheap attack.
+MAX_FILE_BYTES = 4 * 1024 * 1024
 _SAFE_LINK_SCHEMES = ("http:", "https:", "mailto:")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 _STRAY_DOLLAR = re.compile(r"\$(?![0-9])")
@@ -64,6 +79,8 @@ class SourceField:
     """Where the item's bullet is."""
     media: tuple[str, ...] = ()
     """Package file names of the images the value shows."""
+    refused: bool = False
+    """Part of the value was refused with a diagnostic (so an empty value is no news)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +116,7 @@ class _Env:
 
     resolve_media: MediaResolver | None
     media: list[str] = field(default_factory=list)
-    missing_media: list[str] = field(default_factory=list)
+    media_problems: list[tuple[str, MediaProblem]] = field(default_factory=list)
 
 
 def _math_inline_without_code(
@@ -152,6 +169,16 @@ def _render_html_as_text(
     return escapeHtml(tokens[idx].content)
 
 
+def _render_link_open(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: Any, env: Any
+) -> str:
+    # Unsafe links are reported as errors; should one ever reach rendering, it has no href.
+    href = str(tokens[idx].attrGet("href") or "")
+    if _SCHEME.match(href) and not href.lower().startswith(_SAFE_LINK_SCHEMES):
+        return "<a>"
+    return self.renderToken(tokens, idx, options, env)
+
+
 def _render_image(
     self: RendererHTML, tokens: Sequence[Token], idx: int, options: Any, env: Any
 ) -> str:
@@ -159,9 +186,12 @@ def _render_image(
     src = str(token.attrGet("src") or "")
     state = env.get(_ENV_KEY)
     assert isinstance(state, _Env), "render through _FileWalker only"
-    packaged = state.resolve_media(src) if state.resolve_media else None
-    if packaged is None:
-        state.missing_media.append(src)
+    try:
+        if state.resolve_media is None:
+            raise MediaProblem("missing-media", "images are not available here")
+        packaged = state.resolve_media(src)
+    except MediaProblem as problem:
+        state.media_problems.append((src, problem))
         return ""
     state.media.append(packaged)
     alt = self.renderInlineAsText(token.children or [], options, env)
@@ -190,7 +220,13 @@ def build_markdown() -> MarkdownIt:
     """
     md = MarkdownIt(
         "commonmark",
-        {"html": True, "linkify": False, "typographer": False, "highlight": _highlight},
+        {
+            "html": True,
+            "linkify": False,
+            "typographer": False,
+            "highlight": _highlight,
+            "maxNesting": MAX_NESTING,
+        },
     )
     md.enable(["table", "strikethrough"])
     md.use(front_matter_plugin)
@@ -212,6 +248,7 @@ def build_markdown() -> MarkdownIt:
     md.add_render_rule("math_block", _render_math_display)
     md.add_render_rule("text_special", _render_text_special)
     md.add_render_rule("image", _render_image)
+    md.add_render_rule("link_open", _render_link_open)
     md.add_render_rule("html_inline", _render_html_as_text)
     md.add_render_rule("html_block", _render_html_as_text)
     return md
@@ -348,23 +385,18 @@ class _FileWalker:
             return
         label, rest = split
         label_at = self.find("**", first, first, bullet)
+        problems_before = len(self.diagnostics)
         self.check_tokens(rest, first, last, bullet)
         tail = body[3:]
         self.check_tokens(tail, first, last, bullet)
-        self.env.media, self.env.missing_media = [], []
+        self.env.media, self.env.media_problems = [], []
         renderer = _MD.renderer
         assert isinstance(renderer, RendererHTML)
         head_html = renderer.renderInline(rest, _MD.options, self.render_env).strip()
         tail_html = renderer.render(tail, _MD.options, self.render_env).strip() if tail else ""
-        for src in self.env.missing_media:
-            self.error(
-                self.find(src, first, last, bullet) if src else bullet,
-                "remote-resource" if _is_remote(src) else "missing-media",
-                f"image {src!r} is not under the media folder or cannot be read"
-                if not _is_remote(src)
-                else f"image {src!r} would load from the network; "
-                "put the file under cards_src/media/ and refer to it by a relative path",
-            )
+        for src, problem in self.env.media_problems:
+            where = self.find(src, first, last, bullet) if src else bullet
+            self.error(where, problem.code, problem.message)
         if head_html and tail_html:
             html = f"<p>{head_html}</p>\n{tail_html}"
         else:
@@ -377,6 +409,7 @@ class _FileWalker:
                 text=text,
                 location=bullet,
                 media=tuple(self.env.media),
+                refused=len(self.diagnostics) > problems_before,
             )
         )
 
@@ -536,10 +569,6 @@ def _unquote(value: str) -> str:
     return value
 
 
-def _is_remote(src: str) -> bool:
-    return bool(_SCHEME.match(src)) or src.startswith("//")
-
-
 _BRACE_ENV = re.compile(r"\\(begin|end)\s*\{([^}]*)\}")
 
 
@@ -590,7 +619,17 @@ def parse_text(
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     env = _Env(resolve_media)
     walker = _FileWalker(path, text.split("\n"), env)
-    walker.walk(_MD.parse(text, walker.render_env))
+    tokens = _MD.parse(text, walker.render_env)
+    too_deep = next((t for t in tokens if t.level >= MAX_NESTING - 1 and t.map), None)
+    if too_deep is not None:
+        line = _line(too_deep)
+        where = Location(path, line, walker.indent_column(line))
+        message = f"lists or quotes nested more than {MAX_NESTING - 2} levels deep; flatten them"
+        return SourceFile(path, None, (), ()), [Diagnostic(where, "too-deep", message)]
+    walker.walk(tokens)
+    if not walker.notes and not walker.diagnostics:
+        message = "file has no notes; a note starts with a heading '## kind/name'"
+        walker.error(Location(path), "no-notes", message)
     source = SourceFile(path, walker.deck, tuple(walker.tags), tuple(walker.notes))
     return source, walker.diagnostics
 
@@ -613,6 +652,13 @@ def parse_file(
 ) -> tuple[SourceFile | None, list[Diagnostic]]:
     """Read, decode and parse one file."""
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            message = (
+                f"file is {size / 1024 / 1024:.1f} MiB; the limit is "
+                f"{MAX_FILE_BYTES // 1024 // 1024} MiB: split it by topic"
+            )
+            return None, [Diagnostic(Location(display), "file-too-large", message)]
         data = path.read_bytes()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__

@@ -178,6 +178,8 @@ def _check_note(source: SourceFile, note: SourceNote, out: list[Diagnostic]) -> 
             )
             continue
         if not item.html.strip():
+            if item.refused:
+                continue  # already reported: what was refused is why it is empty
             out.append(
                 Diagnostic(
                     item.label.location,
@@ -216,8 +218,10 @@ def _check_note(source: SourceFile, note: SourceNote, out: list[Diagnostic]) -> 
     if deck_problem:
         out.append(deck_problem)
 
-    if len(out) > errors_before:
-        return None
+    if len(out) > errors_before or any(
+        spec.required and spec.attr not in values for spec in kind.fields
+    ):
+        return None  # every reason is reported, here or by the parser
     card = kind.model(**{attr: field.html for attr, field in values.items()})
     built = Note(
         key=key.value,

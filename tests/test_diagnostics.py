@@ -13,6 +13,7 @@ from ankigen.diagnostics import CODES, Severity
 from .conftest import CASES
 
 INVALID = sorted(p for p in (CASES / "invalid").iterdir() if p.is_dir())
+HOSTILE = sorted(p for p in (CASES / "hostile").iterdir() if p.is_dir())
 
 
 def _relative(path: str, root: Path) -> str:
@@ -28,7 +29,9 @@ def _expected(case: Path) -> list[tuple[str, int, int, str]]:
     return sorted(rows)
 
 
-@pytest.mark.parametrize("case", INVALID, ids=[p.name for p in INVALID])
+@pytest.mark.parametrize(
+    "case", INVALID + HOSTILE, ids=[f"{p.parent.name}/{p.name}" for p in INVALID + HOSTILE]
+)
 def test_invalid_case(case: Path) -> None:
     corpus = load(case)
     got = sorted(
@@ -42,7 +45,10 @@ def test_invalid_case(case: Path) -> None:
 
 def test_every_code_has_a_case() -> None:
     covered = {row[3] for case in INVALID for row in _expected(case)}
-    covered |= {"missing-source", "unreadable-file"}  # covered below: need a real filesystem
+    # Covered below or in test_hardening.py: they need a real filesystem or a large input.
+    covered |= {"missing-source", "unreadable-file", "empty-corpus", "file-too-large"}
+    covered |= {"too-deep"}
+    covered |= {row[3] for case in HOSTILE for row in _expected(case)}
     # The lock's codes are covered in test_upgrade.py, where builds have a lock to compare.
     covered |= {"stale-lock", "bad-lock", "bad-rename", "note-type-changed"}
     assert covered == set(CODES)
@@ -61,6 +67,11 @@ def test_unreadable_file_is_located(tmp_path: Path) -> None:
     ]
 
 
+def test_empty_folder(tmp_path: Path) -> None:
+    corpus = load(tmp_path)
+    assert [(d.location.line, d.code) for d in corpus.diagnostics] == [(1, "empty-corpus")]
+
+
 def test_symlinked_folder_loop_is_not_followed(tmp_path: Path) -> None:
     (tmp_path / "loop").symlink_to(tmp_path, target_is_directory=True)
     corpus = load(tmp_path)
@@ -75,7 +86,7 @@ def test_all_problems_reported_in_one_run(tmp_path: Path) -> None:
             target.write_bytes(source.read_bytes())
     corpus = load(tmp_path)
     found = {d.code for d in corpus.diagnostics}
-    assert found == {row[3] for case in INVALID for row in _expected(case)} - {"empty-corpus"}
+    assert found == {row[3] for case in INVALID for row in _expected(case)}
     assert list(corpus.diagnostics) == sorted(
         corpus.diagnostics, key=lambda d: (d.location, d.code, d.message)
     )
