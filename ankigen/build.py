@@ -6,12 +6,10 @@ sources are free of errors, and the package is written once, at the end, atomica
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ankigen.apkg import MediaFile, PackagedNote, write_apkg
@@ -24,6 +22,7 @@ from ankigen.config import (
     NON_NOTE_FILES,
 )
 from ankigen.diagnostics import Diagnostic, Location, has_errors, sort_diagnostics
+from ankigen.incremental import Progress, process_all
 from ankigen.lock import (
     EMPTY_LOCK,
     LOCK_NAME,
@@ -33,13 +32,23 @@ from ankigen.lock import (
     update_lock,
     write_lock,
 )
-from ankigen.parse import MediaProblem, MediaResolver, SourceFile, parse_file
+from ankigen.media import MEDIA_DIR_NAME
 from ankigen.render import NoteType, render_note_types
-from ankigen.validate import validate
+from ankigen.validate import check_corpus
 
-MEDIA_DIR_NAME = "media"
-_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
-MEDIA_SUFFIXES = frozenset({".svg", ".png", ".jpg", ".jpeg", ".gif", ".webp"})
+
+class Timer:
+    """Wall-clock seconds per pipeline stage, for ``benchmarks/run.py``."""
+
+    def __init__(self) -> None:
+        self._last = time.perf_counter()
+        self.laps: tuple[tuple[str, float], ...] = ()
+
+    def lap(self, stage: str) -> None:
+        """Close the stage that has been running since the previous lap."""
+        now = time.perf_counter()
+        self.laps = (*self.laps, (stage, now - self._last))
+        self._last = now
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +70,14 @@ class BuildOptions:
 
     update_lock: bool = True
     """Write the lock when the sources changed it (off for previews)."""
+    use_cache: bool = True
+    """Reuse per-file results from ``<build_dir>/.cache`` (see ``incremental.py``)."""
+    progress: Progress | None = field(default=None, compare=False)
+    """Told how far each long stage has got (the CLI draws a bar on a terminal)."""
+
+    def cache_dir(self) -> Path | None:
+        """Where per-file results are cached, or None."""
+        return self.build_dir / ".cache" / "files" if self.use_cache else None
 
     def lock_file(self) -> Path:
         """The lock file this build reads and updates."""
@@ -78,14 +95,18 @@ class BuildOptions:
 class Corpus:
     """Everything read from the source folder, checked."""
 
-    files: tuple[SourceFile, ...]
-    """Parsed files, in path order."""
+    files: tuple[str, ...]
+    """The note files read, in path order, as displayed."""
     notes: tuple[Note, ...]
     """Valid notes, in source order."""
     media: tuple[MediaFile, ...]
     """Images the notes show, by package name."""
     diagnostics: tuple[Diagnostic, ...]
     """Every problem, sorted."""
+    timings: tuple[tuple[str, float], ...] = ()
+    """Seconds spent in each stage, in order."""
+    digests: Mapping[str, str] = field(default_factory=dict)
+    """Content hash of each note by key (computed per file, so cached with it)."""
 
     @property
     def ok(self) -> bool:
@@ -106,6 +127,8 @@ class BuildResult:
     """Each package written, with its note and card counts."""
     errors: tuple[str, ...] = field(default=())
     """Problems that are not located in a source file (e.g. an exam with no notes)."""
+    timings: tuple[tuple[str, float], ...] = ()
+    """Seconds per stage: discover, parse, validate, lock, render, package, write-lock."""
 
     @property
     def ok(self) -> bool:
@@ -150,80 +173,40 @@ def discover(source_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
     return sorted(found), problems
 
 
-_SVG_DANGER = re.compile(
-    r"<script|<foreignObject|\bon[a-z]+\s*=|(?:href|src)\s*=\s*[\"']?\s*(?!#)[a-z]+:"
-    r"|url\(\s*[\"']?\s*(?!#)|@import|<!ENTITY",
-    re.IGNORECASE,
-)
+def load(
+    source_dir: Path,
+    cache_dir: Path | None = None,
+    write_cache: bool = False,
+    progress: Progress | None = None,
+) -> Corpus:
+    """Discover, parse and validate the sources; never raises for content problems.
 
-
-class _MediaCollector:
-    """Resolves image paths written in notes to content-hashed package files."""
-
-    def __init__(self, source_dir: Path) -> None:
-        self.root = (source_dir / MEDIA_DIR_NAME).resolve()
-        self.files: dict[str, MediaFile] = {}
-
-    def resolver(self, note_file: Path) -> MediaResolver:
-        def resolve(src: str) -> str:
-            if not src or _SCHEME.match(src) or src.startswith("//"):
-                raise MediaProblem(
-                    "remote-resource",
-                    f"image {src[:60]!r} would load from outside the deck; put the file under "
-                    "cards_src/media/ and refer to it by a relative path",
-                )
-            target = (note_file.parent / src).resolve()
-            if not target.is_relative_to(self.root):
-                raise MediaProblem(
-                    "missing-media", f"image {src!r} is not under {display_path(self.root)}/"
-                )
-            if target.suffix.lower() not in MEDIA_SUFFIXES:
-                kinds = ", ".join(sorted(MEDIA_SUFFIXES))
-                raise MediaProblem(
-                    "missing-media", f"image {src!r} is not an image file; use one of: {kinds}"
-                )
-            try:
-                data = target.read_bytes()
-            except OSError as exc:
-                reason = exc.strerror or type(exc).__name__
-                raise MediaProblem(
-                    "missing-media", f"image {src!r} cannot be read: {reason}"
-                ) from None
-            if target.suffix.lower() == ".svg" and _SVG_DANGER.search(
-                data.decode("utf-8", errors="replace")
-            ):
-                raise MediaProblem(
-                    "unsafe-media",
-                    f"SVG {src!r} contains a script, an event handler or an external reference",
-                )
-            digest = hashlib.sha256(data).hexdigest()[:12]
-            name = f"{target.stem}.{digest}{target.suffix.lower()}"
-            self.files[name] = MediaFile(name, data)
-            return name
-
-        return resolve
-
-
-def load(source_dir: Path) -> Corpus:
-    """Discover, parse and validate the sources; never raises for content problems."""
+    With ``cache_dir``, per-file results are reused from (and, with ``write_cache``,
+    stored in) a content-addressed cache; see ``incremental.py``.
+    """
+    timer = Timer()
     paths, diagnostics = discover(source_dir)
-    media = _MediaCollector(source_dir)
-    files: list[SourceFile] = []
-    for path in paths:
-        parsed, problems = parse_file(path, display_path(path), media.resolver(path))
-        diagnostics.extend(problems)
-        if parsed is not None:
-            files.append(parsed)
-    notes, problems = validate(files)
-    diagnostics.extend(problems)
-    if not diagnostics and not notes:
+    timer.lap("discover")
+    results = process_all(
+        [(p, display_path(p)) for p in paths], source_dir, cache_dir, write_cache, progress
+    )
+    timer.lap("parse")
+    files = [r.path for r in results if r.parsed]
+    checked = [c for r in results for c in r.checked]
+    media = {m.name: m for r in results for m in r.media}
+    diagnostics.extend(d for r in results for d in r.diagnostics)
+    diagnostics.extend(check_corpus(checked))
+    if not diagnostics and not checked:
         where = Location(display_path(source_dir))
         diagnostics.append(Diagnostic(where, "empty-corpus", "no notes found"))
+    timer.lap("validate")
     return Corpus(
         files=tuple(files),
-        notes=tuple(notes),
-        media=tuple(media.files[name] for name in sorted(media.files)),
+        notes=tuple(c.note for c in checked),
+        media=tuple(media[name] for name in sorted(media)),
         diagnostics=tuple(sort_diagnostics(diagnostics)),
+        timings=timer.laps,
+        digests={key: digest for r in results for key, digest in r.digests},
     )
 
 
@@ -253,6 +236,7 @@ def _lock_stage(corpus: Corpus, options: BuildOptions) -> tuple[LockUpdate | Non
         {n.key: n.renamed_from for n in corpus.notes if n.renamed_from},
         options.timestamp(),
         display,
+        corpus.digests,
     )
     return update, _with(corpus, update.diagnostics)
 
@@ -261,7 +245,7 @@ def _with(corpus: Corpus, extra: Sequence[Diagnostic]) -> Corpus:
     if not extra:
         return corpus
     merged = sort_diagnostics([*corpus.diagnostics, *extra])
-    return Corpus(corpus.files, corpus.notes, corpus.media, tuple(merged))
+    return replace(corpus, diagnostics=tuple(merged))
 
 
 def stale_lock_diagnostics(
@@ -301,8 +285,8 @@ def stale_lock_diagnostics(
 
 
 def check(options: BuildOptions) -> BuildResult:
-    """Validate the sources and the lock without writing anything."""
-    corpus = load(options.source_dir)
+    """Validate the sources and the lock without writing anything (the cache is only read)."""
+    corpus = load(options.source_dir, options.cache_dir(), False, options.progress)
     if not corpus.ok:
         return BuildResult(corpus=corpus)
     update, corpus = _lock_stage(corpus, options)
@@ -345,13 +329,16 @@ def build(options: BuildOptions) -> BuildResult:
     Packages are written first and the lock last, each atomically, so a failure leaves
     the previous deck and lock as they were.
     """
-    corpus = load(options.source_dir)
+    corpus = load(options.source_dir, options.cache_dir(), True, options.progress)
     if not corpus.ok:
         return BuildResult(corpus=corpus)
+    timer = Timer()
     update, corpus = _lock_stage(corpus, options)
+    timer.lap("lock")
     if update is None or not corpus.ok:
         return BuildResult(corpus=corpus, lock=update)
     note_types = render_note_types()
+    timer.lap("render")
     packaged = _packaged(update)
     selections: list[tuple[Path, list[PackagedNote]]] = []
     errors: list[str] = []
@@ -369,15 +356,21 @@ def build(options: BuildOptions) -> BuildResult:
         return BuildResult(corpus=corpus, lock=update, errors=tuple(errors))
     type_mods = {kind: entry.changed for kind, entry in update.lock.note_types.items()}
     outputs = []
-    for path, notes in selections:
+    for number, (path, notes) in enumerate(selections, start=1):
+        if options.progress is not None:
+            options.progress("package", number - 1, len(selections))
         html = "".join(f for n in notes for f in n.fields)
         media = [m for m in corpus.media if f'src="{m.name}"' in html]
         write_apkg(path, notes, note_types, media, type_mods)
         cards = sum(_card_count(note_types, n) for n in notes)
         outputs.append((path, len(notes), cards))
+    timer.lap("package")
     if options.update_lock and (update.stale or not options.lock_file().exists()):
         write_lock(options.lock_file(), update.lock)
-    return BuildResult(corpus=corpus, lock=update, outputs=tuple(outputs))
+    timer.lap("write-lock")
+    return BuildResult(
+        corpus=corpus, lock=update, outputs=tuple(outputs), timings=corpus.timings + timer.laps
+    )
 
 
 def _card_count(note_types: Mapping[str, NoteType], note: PackagedNote) -> int:

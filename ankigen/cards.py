@@ -137,10 +137,13 @@ class KindSpec:
         """The fields that each make one card when they have a value."""
         return self.fields[1:]
 
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        # Pickled (for the build cache and worker processes) as a reference to KINDS.
+        return (_kind_named, (self.name,))
+
     def field_by_label(self, label: str) -> FieldSpec | None:
         """Look up a field by its label, ignoring case and repeated spaces."""
-        wanted = normalise_label(label)
-        return next((f for f in self.fields if normalise_label(f.label) == wanted), None)
+        return _FIELDS_BY_LABEL[self.name].get(normalise_label(label))
 
 
 def normalise_label(label: str) -> str:
@@ -284,3 +287,12 @@ class Note:
     def card_count(self) -> int:
         """How many cards Anki generates: one per card field with a value."""
         return sum(1 for f in self.kind.card_fields if getattr(self.card, f.attr))
+
+
+_FIELDS_BY_LABEL: MappingProxyType[str, dict[str, FieldSpec]] = MappingProxyType(
+    {name: {normalise_label(f.label): f for f in kind.fields} for name, kind in KINDS.items()}
+)
+
+
+def _kind_named(name: str) -> KindSpec:
+    return KINDS[name]

@@ -7,7 +7,9 @@ standard output.
 
 from __future__ import annotations
 
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import click
@@ -28,6 +30,37 @@ _SOURCE = click.option(
     show_default=True,
     help="Folder of Markdown notes.",
 )
+
+
+class _ProgressBar:
+    """A progress line on standard error for builds that take more than a couple of seconds.
+
+    Silent when standard error is not a terminal, and erased before any diagnostic is
+    printed, so located-error output stays clean.
+    """
+
+    DELAY = 2.0
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.started = time.monotonic()
+        self.shown = False
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled or time.monotonic() - self.started < self.DELAY or total <= 0:
+            return
+        width = 30
+        filled = width * done // total
+        bar = "#" * filled + "-" * (width - filled)
+        sys.stderr.write(f"\r[{bar}] {stage} {done}/{total}")
+        sys.stderr.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+            self.shown = False
 
 
 def _count(number: int, noun: str) -> str:
@@ -72,13 +105,18 @@ def main() -> None:
 )
 def build_command(source_dir: Path, build_dir: Path, exams: tuple[str, ...]) -> None:
     """Check the notes and write the deck(s) into the build folder."""
+    bar = _ProgressBar()
     try:
-        result = build(BuildOptions(source_dir=source_dir, build_dir=build_dir, exams=exams))
+        result = build(
+            BuildOptions(source_dir=source_dir, build_dir=build_dir, exams=exams, progress=bar)
+        )
     except OSError as exc:
+        bar.clear()
         where = display_path(Path(exc.filename)) if exc.filename else str(build_dir)
         click.echo(f"{where}: error: cannot write the deck: {exc.strerror or exc}", err=True)
         click.echo("the previous deck, if any, is unchanged", err=True)
         raise SystemExit(1) from None
+    bar.clear()
     _report(result)
     if not result.ok:
         click.echo("no deck written", err=True)
@@ -99,7 +137,9 @@ def build_command(source_dir: Path, build_dir: Path, exams: tuple[str, ...]) -> 
 )
 def check_command(source_dir: Path, output_format: str) -> None:
     """Validate the notes without writing anything."""
-    result = check(BuildOptions(source_dir=source_dir))
+    bar = _ProgressBar()
+    result = check(BuildOptions(source_dir=source_dir, progress=bar))
+    bar.clear()
     _report(result, output_format)
     if not result.ok:
         raise SystemExit(1)

@@ -282,6 +282,7 @@ def update_lock(
     renamed_from: Mapping[str, str],
     now: int,
     lock_display: str,
+    digests: Mapping[str, str] | None = None,
 ) -> LockUpdate:
     """Compute the lock the sources imply, given the lock on disk and the current time."""
     diagnostics: list[Diagnostic] = []
@@ -325,7 +326,9 @@ def update_lock(
                 renamed.append((origin, note.key))
         guid = previous.guid if previous else guid_for_key(origin or note.key)
         fields = note.field_values()
-        digest = content_hash(note.kind.name, note.deck, note.tags, fields)
+        digest = (digests or {}).get(note.key) or content_hash(
+            note.kind.name, note.deck, note.tags, fields
+        )
         if previous is not None and previous.hash == digest and not previous.retired:
             when = previous.changed
         else:

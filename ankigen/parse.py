@@ -9,6 +9,7 @@ images, malformed math, content outside fields) as located diagnostics. Lines ar
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from mdit_py_plugins.dollarmath.index import math_inline_dollar
 from mdit_py_plugins.front_matter import front_matter_plugin
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
+from pygments.lexer import Lexer
 from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
@@ -200,13 +202,20 @@ def _render_image(
     return f'<img src="{escapeHtml(packaged)}" alt="{escapeHtml(alt)}"{css_class}>'
 
 
+_FORMATTER = HtmlFormatter(nowrap=True)
+
+
+@functools.cache
+def _lexer(language: str) -> Lexer:
+    try:
+        return get_lexer_by_name(language) if language else TextLexer()
+    except ClassNotFound:
+        return TextLexer()
+
+
 def _highlight(code: str, language: str, attrs: Any) -> str:
     """Highlight fenced code at build time with Pygments classes: no script on the card."""
-    try:
-        lexer = get_lexer_by_name(language) if language else TextLexer()
-    except ClassNotFound:
-        lexer = TextLexer()
-    tokens = highlight(code, lexer, HtmlFormatter(nowrap=True))
+    tokens = highlight(code, _lexer(language.strip().lower()), _FORMATTER)
     return f'<pre class="highlight"><code>{tokens}</code></pre>'
 
 
@@ -462,9 +471,12 @@ class _FileWalker:
     # -- front matter ---------------------------------------------------------------------
 
     def front_matter(self, token: Token) -> None:
-        start = _line(token) + 1  # the line after the opening '---'
+        self.front_matter_lines(token.content, _line(token) + 1)
+
+    def front_matter_lines(self, content: str, start: int) -> None:
+        """Parse front matter whose first line is line ``start``."""
         current: str | None = None
-        for offset, raw in enumerate(token.content.split("\n")):
+        for offset, raw in enumerate(content.split("\n")):
             line = start + offset
             stripped = raw.strip()
             if not stripped or stripped.startswith("#"):
@@ -612,13 +624,179 @@ def math_problem(latex: str) -> str | None:
     return None
 
 
+_PLAIN_VALUE = re.compile(r"[\\`*_\[\]!<>&$~|{}]|^[#+\-=>]|  |\t")
+_FAST_ITEM = re.compile(r"^- \*\*([A-Za-z0-9 ()/,.':-]+?)\*\*(.*)$")
+_UNSAFE_LINE = re.compile(
+    r"^(?:```|~~~|<|>|\||\* |\+ |\d+[.)]|=+\s*$|-+\s*$|#{3,}|\s{0,3}\[[^\]]*\]:|\t)"
+)
+
+
+class _Fallback(Exception):
+    """The file is not in the simple shape the fast scanner reads; use the full parser."""
+
+
+def _fast_scan(walker: _FileWalker) -> None:
+    """Read a file of the usual shape without block-parsing all of it.
+
+    Most note files are front matter, headings and one-line ``- **Label:** value`` items.
+    For those, the structure is read line by line, plain values become escaped text
+    directly, values with inline Markdown go through markdown-it's inline parser, and only
+    items with continuation lines are block-parsed, on their own. Anything unusual raises
+    :class:`_Fallback`, and the whole file is parsed by markdown-it instead;
+    ``tests/test_parse_fast.py`` checks that both paths give identical results.
+    """
+    lines = walker.lines
+    count = len(lines)
+    i = 0
+    if lines and lines[0] == "---":
+        end = next((j for j in range(1, count) if lines[j] == "---"), None)
+        if end is None:
+            raise _Fallback
+        walker.front_matter_lines("\n".join(lines[1:end]), 2)
+        i = end + 1
+    while i < count:
+        raw = lines[i]
+        if not raw.strip():
+            i += 1
+            continue
+        if raw.startswith("## "):
+            text = raw[3:].strip()
+            if not text or text.endswith("#"):
+                raise _Fallback
+            walker.finish_note()
+            key = text.strip("`").strip()
+            column = raw.find(key) + 1 if key else 1
+            walker._key = Located(key, walker.at(i + 1, max(column, 1)))
+            i += 1
+            continue
+        if raw.startswith("# "):
+            walker.finish_note()
+            i += 1
+            continue
+        if raw.startswith(" ") or _UNSAFE_LINE.match(raw):
+            raise _Fallback
+        if walker._key is None:
+            if raw.startswith("- "):
+                raise _Fallback
+            i += 1  # introduction prose
+            continue
+        if not raw.startswith("- **"):
+            raise _Fallback  # stray content and its diagnostics: leave to the full parser
+        if walker._has_list and lines[i - 1].strip() == "" and not _in_list(lines, i):
+            raise _Fallback
+        walker._has_list = True
+        # The item runs on over indented lines and blank lines followed by indented lines.
+        end = i + 1
+        while end < count:
+            indented = lines[end].startswith(("  ", "\t"))
+            blank_inside = not lines[end].strip() and lines[end + 1 : end + 2] != [""]
+            if indented or (blank_inside and end + 1 < count and lines[end + 1][:2] == "  "):
+                end += 1
+            else:
+                break
+        if end < count and lines[end].strip() and not lines[end].startswith(("- ", "#")):
+            raise _Fallback  # a lazy continuation line
+        if end == i + 1:
+            _fast_single_line_item(walker, i + 1, raw)
+        else:
+            _fast_block_item(walker, i, end)
+        i = end
+    walker.finish_note()
+
+
+def _in_list(lines: list[str], i: int) -> bool:
+    """True when the blank lines before line ``i`` are inside the current field list."""
+    j = i - 1
+    while j >= 0 and not lines[j].strip():
+        j -= 1
+    return j >= 0 and (lines[j].startswith(("- ", "  ")))
+
+
+def _fast_single_line_item(walker: _FileWalker, line: int, raw: str) -> None:
+    match = _FAST_ITEM.match(raw)
+    if match is None:
+        raise _Fallback
+    label, rest = match.group(1).strip(), match.group(2)
+    if label.endswith(":"):
+        label = label[:-1].strip()
+    elif rest.startswith(":"):
+        rest = rest[1:]
+    else:
+        raise _Fallback
+    if not label:
+        raise _Fallback
+    value = rest.strip()
+    bullet = walker.at(line, 1)
+    label_at = walker.at(line, 3)
+    if not _PLAIN_VALUE.search(value):
+        walker._fields.append(
+            SourceField(Located(label, label_at), escapeHtml(value), value, bullet)
+        )
+        return
+    problems_before = len(walker.diagnostics)
+    walker.env.media, walker.env.media_problems = [], []
+    (inline,) = _MD.parseInline(value, walker.render_env)
+    children = inline.children or []
+    walker.check_tokens(children, line, line, bullet)
+    renderer = _MD.renderer
+    assert isinstance(renderer, RendererHTML)
+    html = renderer.renderInline(children, _MD.options, walker.render_env).strip()
+    for src, problem in walker.env.media_problems:
+        walker.error(walker.find(src, line, line, bullet) if src else bullet, problem.code,
+                     problem.message)  # fmt: skip
+    walker._fields.append(
+        SourceField(
+            label=Located(label, label_at),
+            html=html,
+            text=" ".join(_plain_text(children).split()),
+            location=bullet,
+            media=tuple(walker.env.media),
+            refused=len(walker.diagnostics) > problems_before,
+        )
+    )
+
+
+def _fast_block_item(walker: _FileWalker, start: int, end: int) -> None:
+    """Block-parse one item with continuation lines, keeping its real line numbers."""
+    tokens = _MD.parse("\n".join(walker.lines[start:end]), walker.render_env)
+    if (
+        len(tokens) < 4
+        or tokens[0].type != "bullet_list_open"
+        or tokens[1].type != "list_item_open"
+        or _block_end(tokens, 0) != len(tokens) - 1
+        or _block_end(tokens, 1) != len(tokens) - 2
+        or any(t.level >= MAX_NESTING - 1 for t in tokens)
+    ):
+        raise _Fallback
+    for token in tokens:
+        if token.map is not None:
+            token.map = [token.map[0] + start, token.map[1] + start]
+    walker.field_item(tokens[1], tokens[2:-2])
+
+
 def parse_text(
-    text: str, path: str, resolve_media: MediaResolver | None = None
+    text: str, path: str, resolve_media: MediaResolver | None = None, *, fast: bool = True
 ) -> tuple[SourceFile, list[Diagnostic]]:
-    """Parse one file's text. Never raises for content problems: they become diagnostics."""
+    """Parse one file's text. Never raises for content problems: they become diagnostics.
+
+    ``fast=False`` forces the full markdown-it parse (the reference the fast path is
+    tested against).
+    """
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if fast:
+        walker = _FileWalker(path, lines, _Env(resolve_media))
+        try:
+            _fast_scan(walker)
+        except _Fallback:
+            pass
+        else:
+            if walker.notes:
+                return SourceFile(path, walker.deck, tuple(walker.tags), tuple(walker.notes)), (
+                    walker.diagnostics
+                )
     env = _Env(resolve_media)
-    walker = _FileWalker(path, text.split("\n"), env)
+    walker = _FileWalker(path, lines, env)
     tokens = _MD.parse(text, walker.render_env)
     too_deep = next((t for t in tokens if t.level >= MAX_NESTING - 1 and t.map), None)
     if too_deep is not None:

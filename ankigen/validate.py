@@ -8,6 +8,7 @@ silently.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,18 +24,17 @@ _TAG = re.compile(r'^[^\s"]+$')
 META_LABELS = ("Tags", "Deck", "Renamed from")
 
 
-@dataclass(frozen=True, slots=True)
-class _Fact:
-    """One card's question and answer, normalised for comparison."""
-
-    question: str
-    answer: str
+_Fact = bytes  # a digest of one card's normalised question and answer
 
 
 @dataclass(frozen=True, slots=True)
-class _Checked:
+class CheckedNote:
+    """A note that passed the file-local checks, with what the corpus checks compare."""
+
     note: Note
+    """The typed note."""
     facts: tuple[tuple[_Fact, Location], ...]
+    """Each card's normalised question and answer, and where its field is."""
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
@@ -103,7 +103,7 @@ def _split_tags(field: SourceField) -> list[Located]:
     return [Located(t, field.location) for t in re.split(r"[,\s]+", field.text) if t]
 
 
-def _check_note(source: SourceFile, note: SourceNote, out: list[Diagnostic]) -> _Checked | None:
+def _check_note(source: SourceFile, note: SourceNote, out: list[Diagnostic]) -> CheckedNote | None:
     key = note.key
     if not _KEY.match(key.value):
         out.append(
@@ -232,7 +232,7 @@ def _check_note(source: SourceFile, note: SourceNote, out: list[Diagnostic]) -> 
         location=key.location,
         renamed_from=renamed_from,
     )
-    return _Checked(built, _facts(kind, values))
+    return CheckedNote(built, _facts(kind, values))
 
 
 def _facts(kind: KindSpec, values: dict[str, SourceField]) -> tuple[tuple[_Fact, Location], ...]:
@@ -243,20 +243,25 @@ def _facts(kind: KindSpec, values: dict[str, SourceField]) -> tuple[tuple[_Fact,
         if item is None:
             continue
         question = subject if not spec.prompt else f"{subject}: {spec.prompt}"
-        facts.append((_Fact(question, _normalise(item.text)), item.location))
+        digest = hashlib.blake2b(f"{question}\0{_normalise(item.text)}".encode(), digest_size=12)
+        facts.append((digest.digest(), item.location))
     return tuple(facts)
 
 
-def validate(sources: Sequence[SourceFile]) -> tuple[list[Note], list[Diagnostic]]:
-    """Turn parsed files into typed notes and find every problem, file-local and corpus-wide."""
+def check_file(source: SourceFile) -> tuple[list[CheckedNote], list[Diagnostic]]:
+    """The checks that need only one file: kinds, fields, tags, decks."""
     diagnostics: list[Diagnostic] = []
-    checked: list[_Checked] = []
-    for source in sources:
-        for note in source.notes:
-            result = _check_note(source, note, diagnostics)
-            if result is not None:
-                checked.append(result)
+    checked: list[CheckedNote] = []
+    for note in source.notes:
+        result = _check_note(source, note, diagnostics)
+        if result is not None:
+            checked.append(result)
+    return checked, diagnostics
 
+
+def check_corpus(checked: Sequence[CheckedNote]) -> list[Diagnostic]:
+    """The checks across files: duplicate keys and duplicate facts."""
+    diagnostics: list[Diagnostic] = []
     first_by_key: dict[str, Note] = {}
     for item in checked:
         other = first_by_key.setdefault(item.note.key, item.note)
@@ -282,10 +287,16 @@ def validate(sources: Sequence[SourceFile]) -> tuple[list[Note], list[Diagnostic
                         "keep the fact in one note",
                     )
                 )
-    duplicates = {d.location for d in diagnostics if d.code.startswith("duplicate-")}
-    notes = [
-        c.note
-        for c in checked
-        if c.note.location not in duplicates and not any(at in duplicates for _, at in c.facts)
-    ]
-    return notes, diagnostics
+    return diagnostics
+
+
+def validate(sources: Sequence[SourceFile]) -> tuple[list[Note], list[Diagnostic]]:
+    """Turn parsed files into typed notes and find every problem, file-local and corpus-wide."""
+    diagnostics: list[Diagnostic] = []
+    checked: list[CheckedNote] = []
+    for source in sources:
+        notes, problems = check_file(source)
+        checked.extend(notes)
+        diagnostics.extend(problems)
+    diagnostics.extend(check_corpus(checked))
+    return [c.note for c in checked], diagnostics

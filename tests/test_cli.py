@@ -52,7 +52,8 @@ def test_copied_file_is_refused_and_previous_deck_kept(valid_sources: Path, tmp_
         assert "metrics-copy.md" in line and "metrics.md:" in line
     assert err.rstrip().endswith("no deck written")
     assert deck.read_bytes() == before
-    assert sorted(p.name for p in build_dir.iterdir()) == [deck.name]
+    # Nothing but the deck and the build cache; no temporary file left behind.
+    assert sorted(p.name for p in build_dir.iterdir()) == [".cache", deck.name]
 
 
 def test_not_utf8_is_a_located_error(valid_sources: Path, tmp_path: Path) -> None:

@@ -1,0 +1,201 @@
+"""Benchmark: ankigen against plain genanki writing the same notes, in one run.
+
+Usage: ``python benchmarks/run.py --notes 1000 10000 100000 [--repeat 3]``
+
+For each size it generates a synthetic corpus in the real note format (see corpus.py),
+then measures, taking the median of ``--repeat`` runs: a cold build (no cache, no lock),
+a warm rebuild after changing one file, ``check``, and plain genanki writing the same
+finished notes (genanki.Note objects and Package.write_to_file). Time per stage comes from
+the build itself. Peak memory is the maximum resident set size of a cold build and of the
+genanki run, each in a fresh process. Figures are printed, never asserted: the machine is
+noisy, so read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from corpus import write_corpus
+
+from ankigen.build import BuildOptions, BuildResult, build, check, load
+
+STAGES = ("discover", "parse", "validate", "lock", "render", "package", "write-lock")
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def plain_genanki(source: Path, out: Path) -> float:
+    """Write the corpus's finished notes with genanki alone; return the seconds it took."""
+    import genanki
+
+    from ankigen.apkg import _model, deck_id, guid_for_key
+    from ankigen.render import render_note_types
+
+    corpus = load(source)
+    models = {name: _model(nt) for name, nt in render_note_types().items()}
+    rows = [
+        (n.deck, n.kind.name, list(n.field_values()), n.key, list(n.tags)) for n in corpus.notes
+    ]
+    start = time.perf_counter()
+    decks: dict[str, genanki.Deck] = {}
+    for deck_name, kind, fields, key, tags in rows:
+        deck = decks.get(deck_name)
+        if deck is None:
+            deck = decks[deck_name] = genanki.Deck(deck_id(deck_name), deck_name)
+        deck.add_note(
+            genanki.Note(model=models[kind], fields=fields, guid=guid_for_key(key), tags=tags)
+        )
+    genanki.Package(list(decks.values())).write_to_file(str(out))
+    return time.perf_counter() - start
+
+
+def _timed(action: Callable[[], BuildResult]) -> tuple[float, BuildResult]:
+    start = time.perf_counter()
+    result = action()
+    elapsed = time.perf_counter() - start
+    assert result.ok, [d.format() for d in result.diagnostics[:5]]
+    return elapsed, result
+
+
+def _peak_rss_mib(args: list[str]) -> float:
+    """Run this script in a child process for one job; return its peak RSS in MiB."""
+    process = subprocess.Popen([sys.executable, __file__, *args])
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    if process.returncode != 0:
+        raise SystemExit(f"child {args} failed")
+    return usage.ru_maxrss / 1024  # kilobytes on Linux
+
+
+def measure(notes: int, repeat: int, work: Path) -> dict[str, float]:
+    """All figures for one corpus size."""
+    pristine = work / "pristine"
+    files = write_corpus(pristine, notes)
+    print(f"\n## {notes} notes in {len(files)} files", flush=True)
+
+    cold, warm, checks, plain = [], [], [], []
+    stages: dict[str, dict[str, list[float]]] = {"cold": {}, "warm": {}}
+    for run in range(repeat):
+        source = work / f"src-{run}"
+        out = work / f"out-{run}"
+        shutil.rmtree(source, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.copytree(pristine, source)
+        options = BuildOptions(source_dir=source, build_dir=out, now=1_700_000_000 + run)
+        seconds, result = _timed(lambda: build(options))  # noqa: B023
+        cold.append(seconds)
+        for stage, value in result.timings:
+            stages["cold"].setdefault(stage, []).append(value)
+
+        changed = sorted(source.rglob("*.md"))[run % len(files)]
+        text = changed.read_text(encoding="utf-8")
+        changed.write_text(re.sub(r"(\n- \*\*[^*]+:\*\* )", r"\1Edited ", text, count=1))
+        later = BuildOptions(source_dir=source, build_dir=out, now=1_700_100_000 + run)
+        seconds, result = _timed(lambda: build(later))  # noqa: B023
+        warm.append(seconds)
+        for stage, value in result.timings:
+            stages["warm"].setdefault(stage, []).append(value)
+
+        seconds, _ = _timed(lambda: check(later))  # noqa: B023
+        checks.append(seconds)
+        plain.append(plain_genanki(source, out / "plain-genanki.apkg"))
+
+    rss = _peak_rss_mib(["--child", "cold", str(pristine), str(work / "rss-out")])
+    rss_genanki = _peak_rss_mib(["--child", "genanki", str(pristine), str(work / "rss-g")])
+
+    print(f"{'stage':<12}{'cold s':>10}{'warm s':>10}")
+    for stage in STAGES:
+        c = _median(stages["cold"].get(stage, []))
+        w = _median(stages["warm"].get(stage, []))
+        print(f"{stage:<12}{c:>10.3f}{w:>10.3f}")
+    figures = {
+        "cold": _median(cold),
+        "warm": _median(warm),
+        "check": _median(checks),
+        "genanki": _median(plain),
+        "peak_rss": rss,
+        "peak_rss_genanki": rss_genanki,
+    }
+    print(
+        f"{'total':<12}{figures['cold']:>10.3f}{figures['warm']:>10.3f}"
+        f"   check {figures['check']:.3f}   genanki {figures['genanki']:.3f}"
+        f"   peak RSS {rss:.0f} MiB (genanki {rss_genanki:.0f} MiB)"
+    )
+    return figures
+
+
+def _child(job: str, source: Path, out: Path) -> None:
+    if job == "cold":
+        work = Path(tempfile.mkdtemp(prefix="ankigen-rss-"))
+        shutil.copytree(source, work / "src")
+        result = build(BuildOptions(source_dir=work / "src", build_dir=out, now=1))
+        assert result.ok
+        shutil.rmtree(work)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        plain_genanki(source, out / "plain.apkg")
+
+
+def _real_deck_wall_time() -> float | None:
+    """Wall time of `ankigen build` on the real deck, as a user runs it (a fresh process)."""
+    repo = Path(__file__).resolve().parents[1]
+    if not (repo / "cards_src").is_dir():
+        return None
+    with tempfile.TemporaryDirectory(prefix="ankigen-real-") as scratch:
+        shutil.copytree(repo / "cards_src", Path(scratch) / "cards_src")
+        command = [sys.executable, "-m", "ankigen", "build", "--src", "cards_src", "--out", "b"]
+        times = []
+        for _ in range(3):
+            shutil.rmtree(Path(scratch) / "b", ignore_errors=True)
+            start = time.perf_counter()
+            subprocess.run(command, cwd=scratch, check=True, capture_output=True)
+            times.append(time.perf_counter() - start)
+        return _median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--child", nargs=3, metavar=("JOB", "SOURCE", "OUT"), help="internal")
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child[0], Path(args.child[1]), Path(args.child[2]))
+        return 0
+
+    print(f"# ankigen benchmark: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    real = _real_deck_wall_time()
+    if real is not None:
+        print(f"real deck: `ankigen build` wall time {real:.3f} s (median of 3, new process)")
+    summaries = []
+    for notes in args.notes:
+        with tempfile.TemporaryDirectory(prefix=f"ankigen-bench-{notes}-") as scratch:
+            f = measure(notes, args.repeat, Path(scratch))
+        summaries.append(
+            f"N={notes} cold={f['cold']:.3f} warm={f['warm']:.3f} check={f['check']:.3f} "
+            f"genanki={f['genanki']:.3f} ratio_cold={f['cold'] / f['genanki']:.2f} "
+            f"ratio_warm={f['warm'] / f['genanki']:.2f} peak_rss={f['peak_rss']:.0f} "
+            f"peak_rss_genanki={f['peak_rss_genanki']:.0f}"
+        )
+    print()
+    for line in summaries:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

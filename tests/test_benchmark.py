@@ -1,0 +1,28 @@
+"""The benchmark script runs and prints its summary line (no timing is asserted)."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+
+from .conftest import REPO
+
+
+def test_benchmark_prints_summary_line(capsys: pytest.CaptureFixture[str]) -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import run  # type: ignore[import-not-found]
+
+        assert run.main(["--notes", "60", "--repeat", "1"]) == 0
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    out = capsys.readouterr().out
+    pattern = (
+        r"^N=60 cold=[\d.]+ warm=[\d.]+ check=[\d.]+ genanki=[\d.]+ "
+        r"ratio_cold=[\d.]+ ratio_warm=[\d.]+ peak_rss=\d+ peak_rss_genanki=\d+$"
+    )
+    assert re.search(pattern, out, re.MULTILINE), out
+    for stage in ("discover", "parse", "validate", "render", "package"):
+        assert re.search(rf"^{stage}\s+[\d.]+\s+[\d.]+$", out, re.MULTILINE)

@@ -1,0 +1,61 @@
+"""The fast path of the parser gives exactly what the full markdown-it parse gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import ankigen.parse as parse_module
+from ankigen.media import MediaCollector
+from ankigen.parse import parse_text
+
+from .conftest import CASES, REAL_SOURCES
+from .test_fuzz import documents
+
+FILES = sorted(
+    p for root in (REAL_SOURCES, CASES) for p in root.rglob("*.md") if p.name != "README.md"
+)
+
+
+def _both(path: Path) -> tuple[object, object]:
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    root = next(p for p in path.parents if (p / "media").is_dir() or p in (REAL_SOURCES, CASES))
+    fast = parse_text(text, "f.md", MediaCollector(root).resolver(path), fast=True)
+    full = parse_text(text, "f.md", MediaCollector(root).resolver(path), fast=False)
+    return fast, full
+
+
+@pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(p.parents[2])) for p in FILES])
+def test_fast_equals_full_on_every_file(path: Path) -> None:
+    fast, full = _both(path)
+    assert fast == full
+
+
+def test_fast_path_is_taken_for_the_real_deck(monkeypatch: pytest.MonkeyPatch) -> None:
+    fallbacks: list[str] = []
+    real_scan = parse_module._fast_scan
+
+    def counting(walker: parse_module._FileWalker) -> None:
+        try:
+            real_scan(walker)
+        except parse_module._Fallback:
+            fallbacks.append(walker.path)
+            raise
+
+    monkeypatch.setattr(parse_module, "_fast_scan", counting)
+    for path in (p for p in REAL_SOURCES.rglob("*.md") if p.name != "README.md"):
+        parse_text(path.read_text(encoding="utf-8"), str(path))
+    assert fallbacks == []
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(documents)
+def test_fast_equals_full_on_generated_notes(text: str) -> None:
+    def resolver(src: str) -> str:
+        return "x.0123456789ab.svg"
+
+    assert parse_text(text, "f.md", resolver, fast=True) == parse_text(
+        text, "f.md", resolver, fast=False
+    )
