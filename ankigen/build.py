@@ -6,9 +6,11 @@ sources are free of errors, and the package is written once, at the end, atomica
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -284,8 +286,30 @@ def stale_lock_diagnostics(
     return problems
 
 
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector for one pipeline run.
+
+    A build allocates hundreds of thousands of small, acyclic objects (tokens, notes),
+    and the collector's repeated passes over them took a third of a cold build's time.
+    Reference counting still frees everything; the collector resumes afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def check(options: BuildOptions) -> BuildResult:
     """Validate the sources and the lock without writing anything (the cache is only read)."""
+    with _no_cyclic_gc():
+        return _check(options)
+
+
+def _check(options: BuildOptions) -> BuildResult:
     corpus = load(options.source_dir, options.cache_dir(), False, options.progress)
     if not corpus.ok:
         return BuildResult(corpus=corpus)
@@ -329,6 +353,11 @@ def build(options: BuildOptions) -> BuildResult:
     Packages are written first and the lock last, each atomically, so a failure leaves
     the previous deck and lock as they were.
     """
+    with _no_cyclic_gc():
+        return _build(options)
+
+
+def _build(options: BuildOptions) -> BuildResult:
     corpus = load(options.source_dir, options.cache_dir(), True, options.progress)
     if not corpus.ok:
         return BuildResult(corpus=corpus)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import re
 import shutil
 import statistics
@@ -38,18 +39,25 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def plain_genanki(source: Path, out: Path) -> float:
-    """Write the corpus's finished notes with genanki alone; return the seconds it took."""
+Row = tuple[str, str, list[str], str, list[str]]
+
+
+def finished_notes(source: Path) -> list[Row]:
+    """The corpus's notes as genanki needs them: (deck, kind, fields, key, tags)."""
+    return [
+        (n.deck, n.kind.name, list(n.field_values()), n.key, list(n.tags))
+        for n in load(source).notes
+    ]
+
+
+def plain_genanki(rows: list[Row], out: Path) -> float:
+    """Write finished notes with genanki alone; return the seconds it took."""
     import genanki
 
     from ankigen.apkg import _model, deck_id, guid_for_key
     from ankigen.render import render_note_types
 
-    corpus = load(source)
     models = {name: _model(nt) for name, nt in render_note_types().items()}
-    rows = [
-        (n.deck, n.kind.name, list(n.field_values()), n.key, list(n.tags)) for n in corpus.notes
-    ]
     start = time.perf_counter()
     decks: dict[str, genanki.Deck] = {}
     for deck_name, kind, fields, key, tags in rows:
@@ -72,13 +80,22 @@ def _timed(action: Callable[[], BuildResult]) -> tuple[float, BuildResult]:
 
 
 def _peak_rss_mib(args: list[str]) -> float:
-    """Run this script in a child process for one job; return its peak RSS in MiB."""
-    process = subprocess.Popen([sys.executable, __file__, *args])
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    if process.returncode != 0:
-        raise SystemExit(f"child {args} failed")
-    return usage.ru_maxrss / 1024  # kilobytes on Linux
+    """Run this script in a child process for one job; return its peak RSS in MiB.
+
+    The child reports its own high-water mark (VmHWM), which starts at exec: the rusage of
+    a forked child would also count the parent's pages from before the exec.
+    """
+    process = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, check=True
+    )
+    return float(process.stdout.strip().splitlines()[-1]) / 1024
+
+
+def _vm_hwm_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
 
 
 def measure(notes: int, repeat: int, work: Path) -> dict[str, float]:
@@ -112,10 +129,13 @@ def measure(notes: int, repeat: int, work: Path) -> dict[str, float]:
 
         seconds, _ = _timed(lambda: check(later))  # noqa: B023
         checks.append(seconds)
-        plain.append(plain_genanki(source, out / "plain-genanki.apkg"))
+        rows = finished_notes(source)
+        plain.append(plain_genanki(rows, out / "plain-genanki.apkg"))
 
+    rows_file = work / "rows.pickle"
+    rows_file.write_bytes(pickle.dumps(finished_notes(pristine)))
     rss = _peak_rss_mib(["--child", "cold", str(pristine), str(work / "rss-out")])
-    rss_genanki = _peak_rss_mib(["--child", "genanki", str(pristine), str(work / "rss-g")])
+    rss_genanki = _peak_rss_mib(["--child", "genanki", str(rows_file), str(work / "rss-g")])
 
     print(f"{'stage':<12}{'cold s':>10}{'warm s':>10}")
     for stage in STAGES:
@@ -147,7 +167,7 @@ def _child(job: str, source: Path, out: Path) -> None:
         shutil.rmtree(work)
     else:
         out.mkdir(parents=True, exist_ok=True)
-        plain_genanki(source, out / "plain.apkg")
+        plain_genanki(pickle.loads(source.read_bytes()), out / "plain.apkg")
 
 
 def _real_deck_wall_time() -> float | None:
@@ -175,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         _child(args.child[0], Path(args.child[1]), Path(args.child[2]))
+        print(_vm_hwm_kib())
         return 0
 
     print(f"# ankigen benchmark: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
