@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import tempfile
 import zipfile
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import genanki
 
+from ankigen.fileio import atomic_replace
 from ankigen.render import NoteType
 
 #: Zip entry date for every file in the package, so that builds are reproducible.
@@ -185,25 +185,12 @@ def write_apkg(
     with tempfile.TemporaryDirectory(prefix="ankigen-") as scratch:
         collection = _collection_bytes(notes, note_types, note_type_mods or {}, Path(scratch))
         ordered_media = sorted(media, key=lambda m: m.name)
-        handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        tmp = Path(tmp_name)
-        try:
-            with (
-                os.fdopen(handle, "wb") as raw,
-                zipfile.ZipFile(
-                    raw, "w", zipfile.ZIP_DEFLATED, compresslevel=_ZIP_LEVEL
-                ) as archive,
-            ):
-                archive.writestr(_zip_entry("collection.anki2"), collection)
-                index = {str(i): m.name for i, m in enumerate(ordered_media)}
-                archive.writestr(_zip_entry("media"), json.dumps(index, sort_keys=True))
-                for i, item in enumerate(ordered_media):
-                    archive.writestr(_zip_entry(str(i)), item.data)
-                archive.close()
-                raw.flush()
-                os.fsync(raw.fileno())
-            tmp.chmod(0o644)
-            tmp.replace(path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with (
+            atomic_replace(path) as raw,
+            zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, compresslevel=_ZIP_LEVEL) as archive,
+        ):
+            archive.writestr(_zip_entry("collection.anki2"), collection)
+            index = {str(i): m.name for i, m in enumerate(ordered_media)}
+            archive.writestr(_zip_entry("media"), json.dumps(index, sort_keys=True))
+            for i, item in enumerate(ordered_media):
+                archive.writestr(_zip_entry(str(i)), item.data)

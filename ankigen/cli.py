@@ -63,6 +63,16 @@ class _ProgressBar:
             self.shown = False
 
 
+_OUT = click.option(
+    "--out",
+    "build_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_BUILD_DIR,
+    show_default=True,
+    help="Output folder: decks go here, the preview to <out>/preview/index.html.",
+)
+
+
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'s' * (number != 1)}"
 
@@ -88,14 +98,7 @@ def main() -> None:
 
 @main.command("build")
 @_SOURCE
-@click.option(
-    "--out",
-    "build_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=DEFAULT_BUILD_DIR,
-    show_default=True,
-    help="Folder the .apkg files are written to.",
-)
+@_OUT
 @click.option(
     "--exam",
     "exams",
@@ -186,14 +189,7 @@ def diff_command(source_dir: Path, old: str, new: str) -> None:
 
 @main.command("preview")
 @_SOURCE
-@click.option(
-    "--out",
-    "build_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=DEFAULT_BUILD_DIR,
-    show_default=True,
-    help="The preview is written to <out>/preview/index.html.",
-)
+@_OUT
 def preview_command(source_dir: Path, build_dir: Path) -> None:
     """Render every card as Anki does into one static page, light and night mode."""
     with tempfile.TemporaryDirectory(prefix="ankigen-preview-") as scratch:

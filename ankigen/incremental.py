@@ -14,7 +14,6 @@ import hashlib
 import multiprocessing
 import os
 import pickle
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from ankigen.apkg import MediaFile
 from ankigen.diagnostics import Diagnostic
+from ankigen.fileio import atomic_replace
 from ankigen.lock import content_hash
 from ankigen.media import MediaCollector, media_fingerprint
 from ankigen.parse import parse_file
@@ -114,14 +114,8 @@ def _read_cached(path: Path) -> FileResult | None:
 def _write_cached(path: Path, result: FileResult) -> None:
     payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
     blob = _MAGIC + hashlib.sha256(payload).digest() + payload
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
-        with os.fdopen(handle, "wb") as out:
-            out.write(blob)
-        Path(tmp).replace(path)
-    except OSError:
-        pass  # a cache that cannot be written only costs time
+    with contextlib.suppress(OSError), atomic_replace(path) as out:
+        out.write(blob)  # a cache that cannot be written only costs time
 
 
 def process_all(

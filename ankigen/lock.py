@@ -17,8 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Any
 from ankigen.apkg import guid_for_key
 from ankigen.cards import KINDS, KindSpec, Note
 from ankigen.diagnostics import Diagnostic, Location
+from ankigen.fileio import atomic_replace
 from ankigen.render import NoteType
 
 LOCK_NAME = "ankigen.lock"
@@ -227,19 +226,8 @@ def format_lock(lock: Lock) -> str:
 
 def write_lock(path: Path, lock: Lock) -> None:
     """Write the lock atomically."""
-    text = format_lock(lock)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.chmod(0o644)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_replace(path) as out:
+        out.write(format_lock(lock).encode("utf-8"))
 
 
 def _note_type_entry(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from markupsafe import Markup
 
+from ankigen.fileio import atomic_replace
 from ankigen.render import environment, stylesheet
 
 _STYLE = re.compile(r"<style>.*?</style>", re.DOTALL)
@@ -123,7 +124,6 @@ def write_preview(package: Path, out_dir: Path) -> Path:
         )
     )
     target = out_dir / "index.html"
-    tmp = out_dir / ".index.html.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(target)
+    with atomic_replace(target) as out:
+        out.write(page.encode("utf-8"))
     return target
