@@ -730,7 +730,9 @@ def _fast_single_line_item(walker: _FileWalker, line: int, raw: str) -> None:
     label_at = walker.at(line, 3)
     if not _PLAIN_VALUE.search(value):
         walker._fields.append(
-            SourceField(Located(label, label_at), escapeHtml(value), value, bullet)
+            SourceField(
+                Located(label, label_at), escapeHtml(value), " ".join(value.split()), bullet
+            )
         )
         return
     problems_before = len(walker.diagnostics)
@@ -782,7 +784,10 @@ def parse_text(
     ``fast=False`` forces the full markdown-it parse (the reference the fast path is
     tested against).
     """
+    # The normalisation markdown-it applies, done first so that both paths and every
+    # column computed from the lines see the same text.
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\x00", "\ufffd")
     lines = text.split("\n")
     if fast:
         walker = _FileWalker(path, lines, _Env(resolve_media))

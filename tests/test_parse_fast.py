@@ -12,7 +12,7 @@ from ankigen.media import MediaCollector
 from ankigen.parse import parse_text
 
 from .conftest import CASES, REAL_SOURCES
-from .test_fuzz import documents
+from .test_fuzz import LONG, documents, markdown
 
 FILES = sorted(
     p for root in (REAL_SOURCES, CASES) for p in root.rglob("*.md") if p.name != "README.md"
@@ -50,12 +50,28 @@ def test_fast_path_is_taken_for_the_real_deck(monkeypatch: pytest.MonkeyPatch) -
     assert fallbacks == []
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
-@given(documents)
-def test_fast_equals_full_on_generated_notes(text: str) -> None:
+def _same(text: str) -> None:
     def resolver(src: str) -> str:
         return "x.0123456789ab.svg"
 
-    assert parse_text(text, "f.md", resolver, fast=True) == parse_text(
-        text, "f.md", resolver, fast=False
-    )
+    fast = parse_text(text, "f.md", resolver, fast=True)
+    assert fast == parse_text(text, "f.md", resolver, fast=False)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(documents)
+def test_fast_equals_full_on_generated_notes(text: str) -> None:
+    _same(text)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(markdown)
+def test_fast_equals_full_on_arbitrary_text(text: str) -> None:
+    _same(text)
+
+
+@pytest.mark.fuzz
+@LONG
+@given(documents)
+def test_fast_equals_full_long_run(text: str) -> None:
+    _same(text)
