@@ -8,6 +8,7 @@ atomically: a failed write leaves the previous deck untouched and no temporary f
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -86,80 +87,225 @@ def _model(note_type: NoteType) -> genanki.Model:
     )
 
 
-def _collection_bytes(
-    notes: Sequence[PackagedNote],
-    note_types: Mapping[str, NoteType],
-    note_type_mods: Mapping[str, int],
-    scratch: Path,
-) -> bytes:
+def _genanki_decks(
+    notes: Sequence[PackagedNote], note_types: Mapping[str, NoteType]
+) -> tuple[list[genanki.Deck], list[int]]:
+    """genanki decks holding ``notes``, in writing order, and the row ids genanki will use.
+
+    genanki numbers notes and cards from one counter in the order it writes them (deck by
+    deck, each note then its cards); it is handed ids derived from the GUIDs instead, so
+    that unchanged notes give unchanged rows whatever else changes.
+    """
     models = {name: _model(nt) for name, nt in note_types.items()}
     decks: dict[str, genanki.Deck] = {}
-    ids: list[int] = []
     for note in sorted(notes, key=lambda n: (n.deck, n.guid)):
         deck = decks.get(note.deck)
         if deck is None:
             deck = decks[note.deck] = genanki.Deck(deck_id(note.deck), note.deck)
         width = len(note_types[note.kind].kind.fields)
-        packaged = genanki.Note(
-            model=models[note.kind],
-            fields=[*note.fields, *[""] * (width - len(note.fields))][:width],
-            guid=note.guid,
-            tags=list(note.tags),
+        deck.add_note(
+            genanki.Note(
+                model=models[note.kind],
+                fields=[*note.fields, *[""] * (width - len(note.fields))][:width],
+                guid=note.guid,
+                tags=list(note.tags),
+            )
         )
-        deck.add_note(packaged)
-    # genanki numbers notes and cards from one counter in the order it writes them
-    # (deck by deck, each note then its cards); hand it ids derived from the GUIDs instead,
-    # so that unchanged notes give unchanged rows whatever else changes.
     ordered = [decks[name] for name in sorted(decks)]
+    ids: list[int] = []
     for deck in ordered:
         for packaged in deck.notes:
             ids.append(_row_id(packaged.guid))
             ids.extend(_row_id(f"{packaged.guid}#{card.ord}") for card in packaged.cards)
     assert len(set(ids)) == len(ids), "note or card id collision"
-    db_path = scratch / "collection.anki2"
-    connection = sqlite3.connect(db_path)
-    try:
-        cursor = connection.cursor()
-        # A scratch file that is read back at once: no journal, no syncing.
-        cursor.execute("PRAGMA journal_mode = OFF")
-        cursor.execute("PRAGMA synchronous = OFF")
-        package = genanki.Package(ordered)
-        # The timestamp genanki stamps everywhere is replaced below by each note's own time.
-        package.write_to_db(cursor, 0, iter(ids))
-        _pin_times(cursor, notes, note_types, note_type_mods)
-        connection.commit()
-    finally:
-        connection.close()
-    return db_path.read_bytes()
+    return ordered, ids
 
 
-def _pin_times(
-    cursor: sqlite3.Cursor,
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path)
+    # Scratch files that are read back at once: no journal, no syncing.
+    connection.execute("PRAGMA journal_mode = OFF")
+    connection.execute("PRAGMA synchronous = OFF")
+    return connection
+
+
+def _note_digest(note: PackagedNote, note_types: Mapping[str, NoteType]) -> str:
+    """What a note's rows depend on: its content, its time and its note type."""
+    note_type = note_types[note.kind]
+    parts = [note.guid, note.kind, note.deck, str(note.mod), " ".join(note.tags), *note.fields]
+    parts += [str(note_type.kind.model_id), *(f.label for f in note_type.kind.fields)]
+    parts += [f"{t.name}\0{t.front}\0{t.back}" for t in note_type.templates]
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def _collection_bytes(
     notes: Sequence[PackagedNote],
     note_types: Mapping[str, NoteType],
     note_type_mods: Mapping[str, int],
+    scratch: Path,
+    cache: Path | None,
+) -> bytes:
+    """The collection database, built afresh or by patching the cached previous one.
+
+    Either way it ends with ``VACUUM INTO``, which writes a canonical file: the same
+    notes give the same bytes whatever the history of the database they came from.
+    """
+    digests = {n.guid: _note_digest(n, note_types) for n in notes}
+    work = scratch / "work.anki2"
+    base = _read_cached_collection(cache, work) if cache is not None else None
+    connection = _connect(work)
+    try:
+        cursor = connection.cursor()
+        if base is None:
+            decks, ids = _genanki_decks(notes, note_types)
+            # The timestamp genanki stamps everywhere is replaced by each note's own time.
+            genanki.Package(decks).write_to_db(cursor, 0, iter(ids))
+            _pin_note_times(cursor, notes)
+        else:
+            changed = [n for n in notes if base.get(n.guid) != digests[n.guid]]
+            stale = [guid for guid in base if guid not in digests] + [n.guid for n in changed]
+            _replace_notes(cursor, scratch, stale, changed, note_types)
+            _write_col(cursor, scratch, notes, note_types)
+        _pin_model_times(cursor, note_types, note_type_mods)
+        connection.commit()
+        # VACUUM copies the schema cookie (+1), the one header field that remembers the
+        # database's history; pin it so that patched and fresh databases match byte for byte.
+        cursor.execute("PRAGMA schema_version = 100")
+        final = scratch / "collection.anki2"
+        cursor.execute("VACUUM INTO ?", (str(final),))
+    finally:
+        connection.close()
+    data = final.read_bytes()
+    if cache is not None:
+        _write_cached_collection(cache, data, digests)
+    return data
+
+
+def _replace_notes(
+    cursor: sqlite3.Cursor,
+    scratch: Path,
+    stale: Sequence[str],
+    changed: Sequence[PackagedNote],
+    note_types: Mapping[str, NoteType],
 ) -> None:
+    """Delete the rows of notes that changed or left; insert the changed ones afresh."""
+    gone = [(_row_id(guid),) for guid in stale]
+    cursor.executemany("DELETE FROM cards WHERE nid = ?", gone)
+    cursor.executemany("DELETE FROM notes WHERE id = ?", gone)
+    if not changed:
+        return
+    delta_path = scratch / "delta.anki2"
+    delta = _connect(delta_path)
+    try:
+        decks, ids = _genanki_decks(changed, note_types)
+        genanki.Package(decks).write_to_db(delta.cursor(), 0, iter(ids))
+        _pin_note_times(delta.cursor(), changed)
+        delta.commit()
+    finally:
+        delta.close()
+    cursor.execute("ATTACH DATABASE ? AS delta", (str(delta_path),))
+    cursor.execute("INSERT INTO notes SELECT * FROM delta.notes")
+    cursor.execute("INSERT INTO cards SELECT * FROM delta.cards")
+    cursor.connection.commit()
+    cursor.execute("DETACH DATABASE delta")
+
+
+def _write_col(
+    cursor: sqlite3.Cursor,
+    scratch: Path,
+    notes: Sequence[PackagedNote],
+    note_types: Mapping[str, NoteType],
+) -> None:
+    """Rewrite the collection row (decks and note types) exactly as a full write would."""
+    models = {name: _model(nt) for name, nt in note_types.items()}
+    decks: dict[str, genanki.Deck] = {}
+    for note in notes:
+        deck = decks.get(note.deck)
+        if deck is None:
+            deck = decks[note.deck] = genanki.Deck(deck_id(note.deck), note.deck)
+        deck.add_model(models[note.kind])
+    col_path = scratch / "col.anki2"
+    col = _connect(col_path)
+    try:
+        genanki.Package([decks[name] for name in sorted(decks)]).write_to_db(
+            col.cursor(), 0, iter(())
+        )
+        col.commit()
+        row = col.execute("SELECT models, decks FROM col").fetchone()
+    finally:
+        col.close()
+    cursor.execute("UPDATE col SET models = ?, decks = ?", row)
+
+
+def _pin_note_times(cursor: sqlite3.Cursor, notes: Sequence[PackagedNote]) -> None:
     """Give each note (and its cards) the time its content last changed.
 
     Anki's default import updates a note only if the incoming modification time is newer,
     so each note carries the time its content last changed (from the lock), not the build
-    time; note types likewise.
+    time.
     """
     cursor.execute("CREATE TEMP TABLE note_mod (id INTEGER PRIMARY KEY, mod INTEGER)")
     cursor.executemany(
         "INSERT INTO note_mod VALUES (?, ?)", [(_row_id(n.guid), n.mod) for n in notes]
     )
-    cursor.execute("UPDATE notes SET mod = (SELECT mod FROM note_mod WHERE note_mod.id = notes.id)")
     cursor.execute(
-        "UPDATE cards SET mod = (SELECT mod FROM note_mod WHERE note_mod.id = cards.nid)"
+        "UPDATE notes SET mod = (SELECT mod FROM note_mod WHERE note_mod.id = notes.id) "
+        "WHERE id IN (SELECT id FROM note_mod)"
+    )
+    cursor.execute(
+        "UPDATE cards SET mod = (SELECT mod FROM note_mod WHERE note_mod.id = cards.nid) "
+        "WHERE nid IN (SELECT id FROM note_mod)"
     )
     cursor.execute("DROP TABLE note_mod")
+
+
+def _pin_model_times(
+    cursor: sqlite3.Cursor, note_types: Mapping[str, NoteType], note_type_mods: Mapping[str, int]
+) -> None:
+    """Give each note type the time its templates or fields last changed."""
     (models_json,) = cursor.execute("SELECT models FROM col").fetchone()
     models = json.loads(models_json)
     by_id = {str(nt.kind.model_id): name for name, nt in note_types.items()}
     for model_id, model in models.items():
         model["mod"] = note_type_mods.get(by_id.get(model_id, ""), 0)
     cursor.execute("UPDATE col SET models = ?", (json.dumps(models, sort_keys=True),))
+
+
+_CACHE_FORMAT = 1
+
+
+def _read_cached_collection(cache: Path, target: Path) -> dict[str, str] | None:
+    """Copy the cached previous database to ``target``; return its notes' digests.
+
+    None (build afresh) unless the cache is complete and its checksum matches.
+    """
+    try:
+        manifest = json.loads((cache / "manifest.json").read_text(encoding="utf-8"))
+        data = (cache / "collection.anki2").read_bytes()
+        if manifest.get("format") != _CACHE_FORMAT:
+            return None
+        if hashlib.sha256(data).hexdigest() != manifest.get("sha256"):
+            return None
+        digests = manifest["notes"]
+        if not isinstance(digests, dict):
+            return None
+    except (OSError, ValueError, KeyError, AttributeError):
+        return None
+    target.write_bytes(data)
+    return {str(k): str(v) for k, v in digests.items()}
+
+
+def _write_cached_collection(cache: Path, data: bytes, digests: Mapping[str, str]) -> None:
+    manifest = {
+        "format": _CACHE_FORMAT,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "notes": dict(digests),
+    }
+    with contextlib.suppress(OSError):
+        with atomic_replace(cache / "collection.anki2") as out:
+            out.write(data)
+        with atomic_replace(cache / "manifest.json") as out:
+            out.write(json.dumps(manifest, sort_keys=True).encode())
 
 
 def _zip_entry(name: str) -> zipfile.ZipInfo:
@@ -175,6 +321,7 @@ def write_apkg(
     note_types: Mapping[str, NoteType],
     media: Sequence[MediaFile] = (),
     note_type_mods: Mapping[str, int] | None = None,
+    cache: Path | None = None,
 ) -> None:
     """Write ``notes`` as an Anki package at ``path``, atomically and reproducibly.
 
@@ -183,7 +330,9 @@ def write_apkg(
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ankigen-") as scratch:
-        collection = _collection_bytes(notes, note_types, note_type_mods or {}, Path(scratch))
+        collection = _collection_bytes(
+            notes, note_types, note_type_mods or {}, Path(scratch), cache
+        )
         ordered_media = sorted(media, key=lambda m: m.name)
         with (
             atomic_replace(path) as raw,

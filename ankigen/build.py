@@ -390,7 +390,8 @@ def _build(options: BuildOptions) -> BuildResult:
             options.progress("package", number - 1, len(selections))
         html = "".join(f for n in notes for f in n.fields)
         media = [m for m in corpus.media if f'src="{m.name}"' in html]
-        write_apkg(path, notes, note_types, media, type_mods)
+        cache = options.build_dir / ".cache" / "package" / path.stem if options.use_cache else None
+        write_apkg(path, notes, note_types, media, type_mods, cache)
         cards = sum(_card_count(note_types, n) for n in notes)
         outputs.append((path, len(notes), cards))
     timer.lap("package")

@@ -18,7 +18,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,9 @@ class Lock:
     """By key."""
     note_types: Mapping[str, LockedNoteType]
     """By kind name."""
+    lines: Mapping[str, tuple[LockedNote, str]] = field(default_factory=dict, compare=False)
+    """Each note's line as read from disk, so unchanged notes are written back verbatim
+    instead of re-serialised (a speed-up only: a line is reused only for an equal entry)."""
 
 
 EMPTY_LOCK = Lock(notes={}, note_types={})
@@ -118,7 +121,10 @@ def _iso(seconds: int) -> str:
 
 
 def _seconds(text: str) -> int:
-    return int(dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp())
+    moment = dt.datetime.fromisoformat(text)
+    if moment.tzinfo is None or not text.endswith("Z"):
+        raise ValueError(f"time {text!r} is not UTC (YYYY-MM-DDTHH:MM:SSZ)")
+    return int(moment.timestamp())
 
 
 def content_hash(kind: str, deck: str, tags: Sequence[str], fields: Sequence[str]) -> str:
@@ -162,7 +168,22 @@ def read_lock(path: Path, display: str) -> tuple[Lock | None, list[Diagnostic]]:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         message = f"the lock is malformed ({exc!s}); restore it from git"
         return None, [Diagnostic(Location(display), "bad-lock", message)]
-    return Lock(notes=notes, note_types=types), []
+    return Lock(notes=notes, note_types=types, lines=_note_lines(text, notes)), []
+
+
+def _note_lines(text: str, notes: Mapping[str, LockedNote]) -> dict[str, tuple[LockedNote, str]]:
+    """The line of each note in a lock written by :func:`format_lock` (else nothing)."""
+    lines: dict[str, tuple[LockedNote, str]] = {}
+    for line in text.split("\n"):
+        if not line.startswith('"') or '": {"changed"' not in line:
+            continue
+        key = line[1 : line.index('": {"changed"')]
+        if "\\" in key:
+            continue  # an escaped key: re-serialise that entry rather than parse it here
+        entry = notes.get(key)
+        if entry is not None:
+            lines[key] = (entry, line.removesuffix(","))
+    return lines
 
 
 def _note_from_json(key: str, value: Mapping[str, Any]) -> LockedNote:
@@ -204,6 +225,10 @@ def format_lock(lock: Lock) -> str:
     lines.append('"notes": {')
     notes = []
     for key, note in sorted(lock.notes.items()):
+        known = lock.lines.get(key)
+        if known is not None and known[0] == note:
+            notes.append(known[1])
+            continue
         entry: dict[str, object] = {
             "changed": _iso(note.changed),
             "content": {
@@ -367,7 +392,7 @@ def update_lock(
         retired.append(key)
 
     return LockUpdate(
-        lock=Lock(notes=entries, note_types=type_entries),
+        lock=Lock(notes=entries, note_types=type_entries, lines=old.lines),
         added=tuple(added),
         changed=tuple(changed),
         retired=tuple(retired),

@@ -13,6 +13,7 @@ from ankigen.apkg import guid_for_key
 from ankigen.build import BuildOptions, build, deck_path
 from ankigen.cards import KINDS
 from ankigen.config import EXAMS, NON_NOTE_FILES
+from ankigen.lock import read_lock
 
 from .conftest import REAL_SOURCES, VALID, card_body, import_package
 
@@ -77,8 +78,24 @@ def test_every_card_renders_in_anki(built: tuple[Path, Path], collection: Collec
         assert len(answer) > len(question)
 
 
+def _retired_from_lock(source: Path) -> tuple[int, int]:
+    """Notes and cards of retired notes: removed from the Markdown, shipped from the lock."""
+    lock, problems = read_lock(source / "ankigen.lock", "lock")
+    assert not problems
+    retired = [n for n in (lock.notes.values() if lock else ()) if n.retired]
+    cards = sum(
+        1
+        for n in retired
+        for i, value in enumerate(n.fields)
+        if value and i > 0  # the first field is the subject
+    )
+    return len(retired), cards
+
+
 def test_counts_match_the_sources(built: tuple[Path, Path], collection: Collection) -> None:
     notes, cards = _count_from_sources(built[0])
+    retired_notes, retired_cards = _retired_from_lock(built[0])
+    notes, cards = notes + retired_notes, cards + retired_cards
     import_package(collection, built[1])
     assert collection.note_count() == notes
     assert collection.card_count() == cards
@@ -156,8 +173,11 @@ def test_exam_deck_has_only_its_notes_with_the_same_guids(
     full = build(BuildOptions(source_dir=real_sources, build_dir=tmp_path))
     per_exam = build(BuildOptions(source_dir=real_sources, build_dir=tmp_path, exams=(exam,)))
     assert full.ok and per_exam.ok
+    assert full.lock is not None  # live and retired notes, as shipped
     expected = [
-        n for n in full.corpus.notes if any(t.startswith(f"exam::{exam}::") for t in n.tags)
+        n
+        for n in full.lock.lock.notes.values()
+        if any(t.startswith(f"exam::{exam}::") for t in n.tags)
     ]
     path, count, _ = per_exam.outputs[0]
     assert path == deck_path(tmp_path, exam)
@@ -171,16 +191,18 @@ def test_importing_two_exam_decks_creates_no_duplicates(
         BuildOptions(source_dir=real_sources, build_dir=tmp_path, exams=("MLA-C01", "AIF-C01"))
     )
     assert result.ok
-    keys = {
-        n.key
-        for n in result.corpus.notes
+    assert result.lock is not None
+    shipped = {
+        n.guid
+        for n in result.lock.lock.notes.values()
         if any(t.startswith(("exam::MLA-C01::", "exam::AIF-C01::")) for t in n.tags)
     }
+    live = {guid_for_key(n.key) for n in result.corpus.notes}
     for path, _, _ in result.outputs:
         import_package(collection, path)
     guids = {collection.get_note(nid).guid for nid in collection.find_notes("")}
-    assert guids == {guid_for_key(k) for k in keys}
-    assert collection.note_count() == len(keys)
+    assert guids == shipped and shipped & live
+    assert collection.note_count() == len(shipped)
 
 
 _INLINE_COLOUR = re.compile(
