@@ -231,3 +231,17 @@ def test_night_mode_uses_ankis_classes() -> None:
 
     css = stylesheet()
     assert ".nightMode" in css and ".night_mode" in css
+
+
+def test_every_metric_formula_reaches_anki_as_math(
+    built: tuple[Path, Path], collection: Collection
+) -> None:
+    import_package(collection, built[1])
+    formula_cards = [
+        collection.get_card(cid) for cid in collection.find_cards("tag:kind::metric card:Formula")
+    ]
+    metric_notes = collection.find_notes("tag:kind::metric")
+    assert metric_notes and len(formula_cards) == len(metric_notes)
+    for card in formula_cards:
+        answer = card_body(card.answer()).split('<hr id="answer">', 1)[1]
+        assert r"\(" in answer or r"\[" in answer, answer
