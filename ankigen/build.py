@@ -212,12 +212,6 @@ def load(
     )
 
 
-def notes_for_exam(notes: Sequence[Note], exam: str) -> list[Note]:
-    """The notes tagged for one exam."""
-    prefix = f"{EXAM_TAG_PREFIX}::{exam}::"
-    return [n for n in notes if any(t.startswith(prefix) for t in n.tags)]
-
-
 def deck_path(build_dir: Path, exam: str | None = None) -> Path:
     """Where the full deck, or one exam's deck, is written."""
     stem = DECK_FILE_STEM if exam is None else f"{DECK_FILE_STEM}-{exam}"

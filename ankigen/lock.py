@@ -400,8 +400,3 @@ def update_lock(
         note_type_changes=tuple(type_changes),
         diagnostics=tuple(diagnostics),
     )
-
-
-def retired_notes(lock: Lock) -> list[LockedNote]:
-    """The notes that ship only from the lock."""
-    return [n for n in lock.notes.values() if n.retired]
