@@ -56,6 +56,9 @@ class PackagedNote:
     """Field HTML in Anki order."""
     mod: int
     """Modification time (seconds): when the note's content last changed."""
+    content_hash: str = ""
+    """A hash of kind, deck, tags and fields, if the caller has one (the lock's); it saves
+    hashing every field again to tell which cached rows are still valid."""
 
 
 def guid_for_key(key: str) -> str:
@@ -129,13 +132,28 @@ def _connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def _note_digest(note: PackagedNote, note_types: Mapping[str, NoteType]) -> str:
-    """What a note's rows depend on: its content, its time and its note type."""
-    note_type = note_types[note.kind]
-    parts = [note.guid, note.kind, note.deck, str(note.mod), " ".join(note.tags), *note.fields]
-    parts += [str(note_type.kind.model_id), *(f.label for f in note_type.kind.fields)]
+def _note_type_signature(note_type: NoteType) -> str:
+    parts = [str(note_type.kind.model_id), *(f.label for f in note_type.kind.fields)]
     parts += [f"{t.name}\0{t.front}\0{t.back}" for t in note_type.templates]
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def _note_digests(
+    notes: Sequence[PackagedNote], note_types: Mapping[str, NoteType]
+) -> dict[str, str]:
+    """What each note's rows depend on: its content, its time and its note type."""
+    signatures = {name: _note_type_signature(nt) for name, nt in note_types.items()}
+    digests = {}
+    for note in notes:
+        content = (
+            note.content_hash
+            or hashlib.blake2b(
+                "\x1f".join([note.kind, note.deck, " ".join(note.tags), *note.fields]).encode(),
+                digest_size=16,
+            ).hexdigest()
+        )
+        digests[note.guid] = f"{content}:{note.mod}:{signatures[note.kind]}"
+    return digests
 
 
 def _collection_bytes(
@@ -150,7 +168,7 @@ def _collection_bytes(
     Either way it ends with ``VACUUM INTO``, which writes a canonical file: the same
     notes give the same bytes whatever the history of the database they came from.
     """
-    digests = {n.guid: _note_digest(n, note_types) for n in notes}
+    digests = _note_digests(notes, note_types)
     work = scratch / "work.anki2"
     base = _read_cached_collection(cache, work) if cache is not None else None
     connection = _connect(work)
@@ -271,7 +289,7 @@ def _pin_model_times(
     cursor.execute("UPDATE col SET models = ?", (json.dumps(models, sort_keys=True),))
 
 
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 
 
 def _read_cached_collection(cache: Path, target: Path) -> dict[str, str] | None:
@@ -284,7 +302,7 @@ def _read_cached_collection(cache: Path, target: Path) -> dict[str, str] | None:
         data = (cache / "collection.anki2").read_bytes()
         if manifest.get("format") != _CACHE_FORMAT:
             return None
-        if hashlib.sha256(data).hexdigest() != manifest.get("sha256"):
+        if hashlib.blake2b(data).hexdigest() != manifest.get("checksum"):
             return None
         digests = manifest["notes"]
         if not isinstance(digests, dict):
@@ -298,7 +316,7 @@ def _read_cached_collection(cache: Path, target: Path) -> dict[str, str] | None:
 def _write_cached_collection(cache: Path, data: bytes, digests: Mapping[str, str]) -> None:
     manifest = {
         "format": _CACHE_FORMAT,
-        "sha256": hashlib.sha256(data).hexdigest(),
+        "checksum": hashlib.blake2b(data).hexdigest(),
         "notes": dict(digests),
     }
     with contextlib.suppress(OSError):

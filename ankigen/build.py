@@ -334,6 +334,7 @@ def _packaged(update: LockUpdate) -> list[tuple[PackagedNote, LockedNote]]:
                 tags=entry.tags,
                 fields=entry.fields,
                 mod=entry.changed,
+                content_hash=entry.hash,
             ),
             entry,
         )
