@@ -28,7 +28,6 @@ from ankigen.incremental import Progress, process_all
 from ankigen.lock import (
     EMPTY_LOCK,
     LOCK_NAME,
-    LockedNote,
     LockUpdate,
     read_lock,
     update_lock,
@@ -324,19 +323,17 @@ def _check(options: BuildOptions) -> BuildResult:
     return BuildResult(corpus=corpus, lock=update)
 
 
-def _packaged(update: LockUpdate) -> list[tuple[PackagedNote, LockedNote]]:
+def _packaged(update: LockUpdate) -> list[PackagedNote]:
+    """Every note the lock says ships, live or retired, as the package writer takes it."""
     return [
-        (
-            PackagedNote(
-                guid=entry.guid,
-                kind=entry.kind,
-                deck=entry.deck,
-                tags=entry.tags,
-                fields=entry.fields,
-                mod=entry.changed,
-                content_hash=entry.hash,
-            ),
-            entry,
+        PackagedNote(
+            guid=entry.guid,
+            kind=entry.kind,
+            deck=entry.deck,
+            tags=entry.tags,
+            fields=entry.fields,
+            mod=entry.changed,
+            content_hash=entry.hash,
         )
         for _, entry in sorted(update.lock.notes.items())
     ]
@@ -369,13 +366,13 @@ def _build(options: BuildOptions) -> BuildResult:
     if options.exams:
         for exam in options.exams:
             prefix = f"{EXAM_TAG_PREFIX}::{exam}::"
-            chosen = [p for p, _ in packaged if any(t.startswith(prefix) for t in p.tags)]
+            chosen = [p for p in packaged if any(t.startswith(prefix) for t in p.tags)]
             if chosen:
                 selections.append((deck_path(options.build_dir, exam), chosen))
             else:
                 errors.append(f"no notes are tagged for exam {exam}")
     else:
-        selections.append((deck_path(options.build_dir), [p for p, _ in packaged]))
+        selections.append((deck_path(options.build_dir), packaged))
     if errors:
         return BuildResult(corpus=corpus, lock=update, errors=tuple(errors))
     type_mods = {kind: entry.changed for kind, entry in update.lock.note_types.items()}
