@@ -176,6 +176,12 @@ def compare(old: Side, new: Side) -> Report:
     )
 
 
+def _listing(title: str, notes: tuple[PackagedView, ...]) -> list[str]:
+    if not notes:
+        return []
+    return [f"### {title}", "", *(f"- **{n.subject}** ({n.note_type})" for n in notes), ""]
+
+
 def format_report(report: Report, old: str, new: str) -> str:
     """Markdown for a pull request comment or a terminal."""
     lines = [f"## Deck changes: `{old}` → `{new}`", ""]
@@ -187,10 +193,7 @@ def format_report(report: Report, old: str, new: str) -> str:
         f"{len(report.removed)} removed"
     )
     lines += [counts, ""]
-    if report.added:
-        lines += ["### Added", ""]
-        lines += [f"- **{n.subject}** ({n.note_type})" for n in report.added]
-        lines.append("")
+    lines += _listing("Added", report.added)
     if report.changed:
         lines += ["### Changed", ""]
         for before, after in report.changed:
@@ -207,16 +210,10 @@ def format_report(report: Report, old: str, new: str) -> str:
                 tags = [f"+{t}" for t in added_tags] + [f"-{t}" for t in dropped_tags]
                 lines.append(f"  - tags: {' '.join(tags)}")
         lines.append("")
-    if report.retired:
-        lines += ["### Retired (still shipped, tagged `ankigen::retired`)", ""]
-        lines += [f"- **{n.subject}** ({n.note_type})" for n in report.retired]
-        lines.append("")
+    lines += _listing("Retired (still shipped, tagged `ankigen::retired`)", report.retired)
     if report.renamed:
         lines += ["### Renamed (same note in learners' collections)", ""]
         lines += [f"- `{a}` → `{b}`" for a, b in report.renamed]
         lines.append("")
-    if report.removed:
-        lines += ["### Removed from the package (learners keep them, untagged)", ""]
-        lines += [f"- **{n.subject}** ({n.note_type})" for n in report.removed]
-        lines.append("")
+    lines += _listing("Removed from the package (learners keep them, untagged)", report.removed)
     return "\n".join(lines).rstrip() + "\n"

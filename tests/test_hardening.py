@@ -136,14 +136,16 @@ def test_missing_source_folder_is_exit_1(tmp_path: Path) -> None:
     assert "nope:1:1: error: source folder not found [missing-source]" in err
 
 
+def _change_a_note(src: Path) -> None:
+    metrics = src / "metrics.md"
+    metrics.write_text(metrics.read_text(encoding="utf-8").replace("F1 score", "F1"))
+
+
 def test_read_only_build_folder(
     built: tuple[Path, Path, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     src, out, before = built
-    (src / "metrics.md").write_text(
-        (src / "metrics.md").read_text(encoding="utf-8").replace("F1 score", "F1"),
-        encoding="utf-8",
-    )
+    _change_a_note(src)
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied", str(out))
@@ -160,10 +162,7 @@ def test_write_failing_halfway_leaves_previous_deck(
     built: tuple[Path, Path, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     src, out, before = built
-    (src / "metrics.md").write_text(
-        (src / "metrics.md").read_text(encoding="utf-8").replace("F1 score", "F1"),
-        encoding="utf-8",
-    )
+    _change_a_note(src)
     lock_before = (src / "ankigen.lock").read_bytes()
     real_writestr = zipfile.ZipFile.writestr
     calls = []
