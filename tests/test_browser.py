@@ -158,7 +158,11 @@ def test_every_card_fits_and_is_readable(
     shots.mkdir(parents=True, exist_ok=True)
     for kind in KINDS:
         card = driver.find_element(By.CSS_SELECTOR, f'.preview-card[data-kind="{kind}"]')
-        driver.execute_script("arguments[0].scrollIntoView()", card)
+        driver.execute_script(
+            "arguments[0].scrollIntoView();"
+            "window.scrollBy(0, -document.querySelector('.preview-bar').offsetHeight);",
+            card,
+        )
         card.screenshot(str(shots / f"{kind}-{mode}-{width}.png"))
         assert (shots / f"{kind}-{mode}-{width}.png").stat().st_size > 1000
 
