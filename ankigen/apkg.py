@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import shutil
 import sqlite3
 import tempfile
 import zipfile
@@ -156,14 +157,14 @@ def _note_digests(
     return digests
 
 
-def _collection_bytes(
+def _collection_file(
     notes: Sequence[PackagedNote],
     note_types: Mapping[str, NoteType],
     note_type_mods: Mapping[str, int],
     scratch: Path,
     cache: Path | None,
-) -> bytes:
-    """The collection database, built afresh or by patching the cached previous one.
+) -> Path:
+    """The collection database file, built afresh or by patching the cached previous one.
 
     Either way it ends with ``VACUUM INTO``, which writes a canonical file: the same
     notes give the same bytes whatever the history of the database they came from.
@@ -193,10 +194,9 @@ def _collection_bytes(
         cursor.execute("VACUUM INTO ?", (str(final),))
     finally:
         connection.close()
-    data = final.read_bytes()
     if cache is not None:
-        _write_cached_collection(cache, data, digests)
-    return data
+        _write_cached_collection(cache, final, digests)
+    return final
 
 
 def _replace_notes(
@@ -290,6 +290,7 @@ def _pin_model_times(
 
 
 _CACHE_FORMAT = 2
+_CHUNK = 1 << 20
 
 
 def _read_cached_collection(cache: Path, target: Path) -> dict[str, str] | None:
@@ -299,29 +300,28 @@ def _read_cached_collection(cache: Path, target: Path) -> dict[str, str] | None:
     """
     try:
         manifest = json.loads((cache / "manifest.json").read_text(encoding="utf-8"))
-        data = (cache / "collection.anki2").read_bytes()
         if manifest.get("format") != _CACHE_FORMAT:
             return None
-        if hashlib.blake2b(data).hexdigest() != manifest.get("checksum"):
-            return None
+        shutil.copyfile(cache / "collection.anki2", target)
         digests = manifest["notes"]
-        if not isinstance(digests, dict):
-            return None
+        if _checksum(target) == manifest.get("checksum") and isinstance(digests, dict):
+            return {str(k): str(v) for k, v in digests.items()}
     except (OSError, ValueError, KeyError, AttributeError):
-        return None
-    target.write_bytes(data)
-    return {str(k): str(v) for k, v in digests.items()}
+        pass
+    target.unlink(missing_ok=True)  # build afresh from an empty file
+    return None
 
 
-def _write_cached_collection(cache: Path, data: bytes, digests: Mapping[str, str]) -> None:
-    manifest = {
-        "format": _CACHE_FORMAT,
-        "checksum": hashlib.blake2b(data).hexdigest(),
-        "notes": dict(digests),
-    }
+def _checksum(path: Path) -> str:
+    with path.open("rb") as data:
+        return hashlib.file_digest(data, "blake2b").hexdigest()
+
+
+def _write_cached_collection(cache: Path, database: Path, digests: Mapping[str, str]) -> None:
+    manifest = {"format": _CACHE_FORMAT, "checksum": _checksum(database), "notes": dict(digests)}
     with contextlib.suppress(OSError):
-        with atomic_replace(cache / "collection.anki2") as out:
-            out.write(data)
+        with atomic_replace(cache / "collection.anki2") as out, database.open("rb") as source:
+            shutil.copyfileobj(source, out, _CHUNK)
         with atomic_replace(cache / "manifest.json") as out:
             out.write(json.dumps(manifest, sort_keys=True).encode())
 
@@ -348,15 +348,17 @@ def write_apkg(
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ankigen-") as scratch:
-        collection = _collection_bytes(
-            notes, note_types, note_type_mods or {}, Path(scratch), cache
-        )
+        collection = _collection_file(notes, note_types, note_type_mods or {}, Path(scratch), cache)
         ordered_media = sorted(media, key=lambda m: m.name)
         with (
             atomic_replace(path) as raw,
             zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, compresslevel=_ZIP_LEVEL) as archive,
         ):
-            archive.writestr(_zip_entry("collection.anki2"), collection)
+            # Streamed, never held in memory whole: at 100,000 notes it is ~100 MB.
+            entry = _zip_entry("collection.anki2")
+            entry.file_size = collection.stat().st_size
+            with archive.open(entry, "w") as dest, collection.open("rb") as source:
+                shutil.copyfileobj(source, dest, _CHUNK)
             index = {str(i): m.name for i, m in enumerate(ordered_media)}
             archive.writestr(_zip_entry("media"), json.dumps(index, sort_keys=True))
             for i, item in enumerate(ordered_media):
