@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -205,54 +205,62 @@ def _dump(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
 
 
-def format_lock(lock: Lock) -> str:
-    """Serialise: valid JSON, one note or note type per line, sorted."""
-    lines = ["{", f'"version": {LOCK_VERSION},', '"note_types": {']
-    types = [
-        f"{_dump(kind)}: "
-        + _dump(
-            {
-                "changed": _iso(t.changed),
-                "fields": list(t.fields),
-                "hash": t.hash,
-                "model_id": t.model_id,
-            }
-        )
-        for kind, t in sorted(lock.note_types.items())
-    ]
-    lines.append(",\n".join(types))
-    lines.append("},")
-    lines.append('"notes": {')
-    notes = []
-    for key, note in sorted(lock.notes.items()):
-        known = lock.lines.get(key)
-        if known is not None and known[0] == note:
-            notes.append(known[1])
-            continue
-        entry: dict[str, object] = {
-            "changed": _iso(note.changed),
-            "content": {
-                "deck": note.deck,
-                "fields": list(note.fields),
-                "kind": note.kind,
-                "tags": list(note.tags),
-            },
-            "guid": note.guid,
-            "hash": note.hash,
+def _note_line(lock: Lock, key: str, note: LockedNote) -> str:
+    known = lock.lines.get(key)
+    if known is not None and known[0] == note:
+        return known[1]
+    entry: dict[str, object] = {
+        "changed": _iso(note.changed),
+        "content": {
+            "deck": note.deck,
+            "fields": list(note.fields),
+            "kind": note.kind,
+            "tags": list(note.tags),
+        },
+        "guid": note.guid,
+        "hash": note.hash,
+    }
+    if note.retired:
+        entry["retired"] = True
+    return f"{_dump(key)}: {_dump(entry)}"
+
+
+def lock_lines(lock: Lock) -> Iterator[str]:
+    """The lock file line by line: valid JSON, one note or note type per line, sorted.
+
+    A generator, so that a large lock is written without building it whole in memory.
+    """
+    yield "{"
+    yield f'"version": {LOCK_VERSION},'
+    yield '"note_types": {'
+    types = sorted(lock.note_types.items())
+    for number, (kind, t) in enumerate(types, start=1):
+        value: dict[str, object] = {
+            "changed": _iso(t.changed),
+            "fields": list(t.fields),
+            "hash": t.hash,
+            "model_id": t.model_id,
         }
-        if note.retired:
-            entry["retired"] = True
-        notes.append(f"{_dump(key)}: {_dump(entry)}")
-    lines.append(",\n".join(notes))
-    lines.append("}")
-    lines.append("}")
-    return "\n".join(line for line in lines if line) + "\n"
+        yield f"{_dump(kind)}: {_dump(value)}" + ("," if number < len(types) else "")
+    yield "},"
+    yield '"notes": {'
+    notes = sorted(lock.notes.items())
+    for number, (key, note) in enumerate(notes, start=1):
+        yield _note_line(lock, key, note) + ("," if number < len(notes) else "")
+    yield "}"
+    yield "}"
+
+
+def format_lock(lock: Lock) -> str:
+    """The whole lock file as text."""
+    return "\n".join(lock_lines(lock)) + "\n"
 
 
 def write_lock(path: Path, lock: Lock) -> None:
-    """Write the lock atomically."""
+    """Write the lock atomically, line by line."""
     with atomic_replace(path) as out:
-        out.write(format_lock(lock).encode("utf-8"))
+        for line in lock_lines(lock):
+            out.write(line.encode("utf-8") + b"\n")
 
 
 def _note_type_entry(
