@@ -112,8 +112,16 @@ def process_file(path: Path, display: str, source_dir: Path) -> FileResult:
     )
 
 
-def _process_packed(args: tuple[Path, str, Path]) -> FileResult:
-    return process_file(*args)
+_Job = tuple[Path, str, Path, Path | None]
+"""(file, display path, source folder, cache entry to store the result in, if any)."""
+
+
+def _process_job(job: _Job) -> FileResult:
+    path, display, source_dir, entry = job
+    result = process_file(path, display, source_dir)
+    if entry is not None:
+        store_cached(entry, result)  # in the worker: the result is pickled once less
+    return result
 
 
 def load_cached(path: Path, expected: type[T]) -> T | None:
@@ -168,16 +176,17 @@ def process_all(
         results.append(found)
 
     missing = [i for i, r in enumerate(results) if r is None]
-    jobs = [(paths[i][0], paths[i][1], source_dir) for i in missing]
+    jobs: list[_Job] = []
+    for i in missing:
+        key = keys[i]
+        entry = cache_dir / f"{key}.pickle" if write and cache_dir and key else None
+        jobs.append((paths[i][0], paths[i][1], source_dir, entry))
     done = len(paths) - len(missing)
     for i, result in zip(missing, _run(jobs), strict=True):
         results[i] = result
         done += 1
         if progress is not None:
             progress("parse", done, len(paths))
-        key = keys[i]
-        if write and cache_dir is not None and key is not None:
-            store_cached(cache_dir / f"{key}.pickle", result)
     if write and cache_dir is not None and cache_dir.is_dir():
         live = {f"{k}.pickle" for k in keys if k}
         for entry in cache_dir.iterdir():
@@ -186,17 +195,17 @@ def process_all(
     return [r for r in results if r is not None]
 
 
-def _run(jobs: list[tuple[Path, str, Path]]) -> Iterator[FileResult]:
+def _run(jobs: list[_Job]) -> Iterator[FileResult]:
     size = 0
-    for path, _, _ in jobs:
+    for path, *_ in jobs:
         with contextlib.suppress(OSError):
             size += path.stat().st_size
     workers = min(os.cpu_count() or 1, 8)
     methods = multiprocessing.get_all_start_methods()
     if workers < 2 or len(jobs) < PARALLEL_MIN_FILES or size < PARALLEL_MIN_BYTES:
-        yield from (process_file(*job) for job in jobs)
+        yield from (_process_job(job) for job in jobs)
         return
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     chunk = max(1, min(16, len(jobs) // (workers * 4)))
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        yield from pool.map(_process_packed, jobs, chunksize=chunk)
+        yield from pool.map(_process_job, jobs, chunksize=chunk)
