@@ -303,7 +303,9 @@ def check(options: BuildOptions) -> BuildResult:
 
 
 def _check(options: BuildOptions) -> BuildResult:
-    corpus = load(options.source_dir, options.cache_dir(), False, options.progress)
+    corpus = load(
+        options.source_dir, options.cache_dir(), write_cache=False, progress=options.progress
+    )
     if not corpus.ok:
         return BuildResult(corpus=corpus)
     update, corpus = _lock_stage(corpus, options)
@@ -350,7 +352,9 @@ def build(options: BuildOptions) -> BuildResult:
 
 
 def _build(options: BuildOptions) -> BuildResult:
-    corpus = load(options.source_dir, options.cache_dir(), True, options.progress)
+    corpus = load(
+        options.source_dir, options.cache_dir(), write_cache=True, progress=options.progress
+    )
     if not corpus.ok:
         return BuildResult(corpus=corpus)
     timer = Timer()

@@ -33,8 +33,8 @@ class PreviewUnavailable(Exception):
 class PreviewCard:
     """One rendered card."""
 
-    key: str
-    """The note's subject, for the card's header."""
+    subject: Markup
+    """The note's subject (its first field, math as MathML), for the card's header."""
     template: str
     """The card template (the field it asks about)."""
     kind: str
@@ -92,7 +92,7 @@ def render_cards(package: Path, media_out: Path) -> list[PreviewCard]:
                 kind = next((t.split("::", 1)[1] for t in note.tags if t.startswith("kind::")), "")
                 cards.append(
                     PreviewCard(
-                        key=html.unescape(re.sub(r"<[^>]+>", "", note.fields[0]))[:120],
+                        subject=_body(note.fields[0]),
                         template=str(card.template()["name"]),
                         kind=kind,
                         tags=tuple(note.tags),
