@@ -11,11 +11,14 @@ from typing import BinaryIO
 
 
 @contextlib.contextmanager
-def atomic_replace(path: Path) -> Iterator[BinaryIO]:
+def atomic_replace(path: Path, durable: bool = True) -> Iterator[BinaryIO]:
     """Write to a temporary file beside ``path``; replace ``path`` only if all went well.
 
     On any failure (a full disk, an interrupt) the temporary file is removed and ``path``
-    is left as it was.
+    is left as it was. ``durable`` flushes the data to disk before the rename, so that a
+    power cut cannot leave an empty file in its place; caches skip it (their entries are
+    checksummed and rebuilt when damaged), because one sync per file is most of the cost of
+    writing them.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -24,7 +27,8 @@ def atomic_replace(path: Path) -> Iterator[BinaryIO]:
         with os.fdopen(handle, "wb") as out:
             yield out
             out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
         tmp.chmod(0o644)
         tmp.replace(path)
     except BaseException:

@@ -17,12 +17,12 @@ import hashlib
 import multiprocessing
 import os
 import pickle
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TypeVar, get_args
+from typing import BinaryIO, get_args
 
 from ankigen.apkg import MediaFile
 from ankigen.cards import CardModel, Note
@@ -36,8 +36,9 @@ from ankigen.validate import CheckedNote, check_file
 #: Below this many uncached files (or bytes), worker processes cost more than they save.
 PARALLEL_MIN_FILES = 32
 PARALLEL_MIN_BYTES = 512 * 1024
-_MAGIC = b"ankigen-cache-1\n"
-T = TypeVar("T")
+_MAGIC = b"ankigen-cache-2\n"
+#: The cache file in the cache folder.
+PACK_NAME = "results.pack"
 #: Called as work advances: (stage, done, total).
 Progress = Callable[[str, int, int], None]
 
@@ -112,42 +113,108 @@ def process_file(path: Path, display: str, source_dir: Path) -> FileResult:
     )
 
 
-_Job = tuple[Path, str, Path, Path | None]
-"""(file, display path, source folder, cache entry to store the result in, if any)."""
+_Job = tuple[Path, str, Path]
+"""(file, display path, source folder)."""
 
 
-def _process_job(job: _Job) -> FileResult:
-    path, display, source_dir, entry = job
-    result = process_file(path, display, source_dir)
-    if entry is not None:
-        store_cached(entry, result)  # in the worker: the result is pickled once less
-    return result
+def _process_job(job: _Job) -> bytes:
+    """Run in a worker: the result goes back pickled once, and that is what the cache keeps."""
+    return pickle.dumps(process_file(*job), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def load_cached(path: Path, expected: type[T]) -> T | None:
-    """A value stored by :func:`store_cached`, or None if missing, corrupt or of another type."""
+def _run(jobs: list[_Job], keep_pickles: bool) -> Iterator[tuple[FileResult, bytes | None]]:
+    """Each job's result, in order, with its pickle if ``keep_pickles`` or it was made anyway."""
+    size = 0
+    for path, *_ in jobs:
+        with contextlib.suppress(OSError):
+            size += path.stat().st_size
+    workers = min(os.cpu_count() or 1, 8)
+    if workers < 2 or len(jobs) < PARALLEL_MIN_FILES or size < PARALLEL_MIN_BYTES:
+        for job in jobs:
+            result = process_file(*job)
+            pickled = pickle.dumps(result, pickle.HIGHEST_PROTOCOL) if keep_pickles else None
+            yield result, pickled
+        return
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    chunk = max(1, min(16, len(jobs) // (workers * 4)))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for pickled in pool.map(_process_job, jobs, chunksize=chunk):
+            yield _unpickle(pickled), pickled
+
+
+def _unpickle(data: bytes | memoryview) -> FileResult:
+    value = pickle.loads(data)
+    if not isinstance(value, FileResult):
+        raise TypeError(f"not a FileResult: {type(value).__name__}")
+    return value
+
+
+def read_pack(path: Path) -> dict[bytes, memoryview]:
+    """The entries of a cache pack by key; empty if it is missing, damaged or of another format.
+
+    A pack is ``_MAGIC``, then records (32-byte key, 8-byte little-endian length, payload),
+    then the SHA-256 of everything after the magic: one checksum guards every entry.
+    """
     try:
-        blob = path.read_bytes()
+        blob = memoryview(path.read_bytes())
     except OSError:
-        return None
-    head = blob[: len(_MAGIC)]
-    checksum = blob[len(_MAGIC) : len(_MAGIC) + 32]
-    payload = blob[len(_MAGIC) + 32 :]
-    if head != _MAGIC or hashlib.sha256(payload).digest() != checksum:
-        return None
-    try:
-        value = pickle.loads(payload)
-    except Exception:
-        return None
-    return value if isinstance(value, expected) else None
+        return {}
+    body = blob[len(_MAGIC) : len(blob) - 32]
+    if blob[: len(_MAGIC)] != _MAGIC or len(blob) < len(_MAGIC) + 32:
+        return {}
+    if hashlib.sha256(body).digest() != blob[len(blob) - 32 :]:
+        return {}
+    entries: dict[bytes, memoryview] = {}
+    at = 0
+    while at < len(body):
+        if at + 40 > len(body):
+            return {}
+        key = bytes(body[at : at + 32])
+        size = int.from_bytes(body[at + 32 : at + 40], "little")
+        if at + 40 + size > len(body):
+            return {}
+        entries[key] = body[at + 40 : at + 40 + size]
+        at += 40 + size
+    return entries
 
 
-def store_cached(path: Path, value: object) -> None:
-    """Store a value for :func:`load_cached`; failing to is not an error."""
-    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    blob = _MAGIC + hashlib.sha256(payload).digest() + payload
-    with contextlib.suppress(OSError), atomic_replace(path) as out:
-        out.write(blob)  # a cache that cannot be written only costs time
+class PackWriter:
+    """Writes a cache pack record by record (never the whole pack in memory).
+
+    Failing to write is not an error (a cache that cannot be written only costs time): it
+    sets ``failed``, and the caller abandons the file.
+    """
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._digest = hashlib.sha256()
+        self.failed = False
+        """True once a write failed."""
+        self._write(_MAGIC, hashed=False)
+
+    def _write(self, data: bytes | memoryview, hashed: bool = True) -> None:
+        if self.failed:
+            return
+        if hashed:
+            self._digest.update(data)
+        try:
+            self._out.write(data)
+        except OSError:
+            self.failed = True
+
+    def add(self, key: bytes, payload: bytes | memoryview) -> None:
+        """Append one entry."""
+        self._write(key + len(payload).to_bytes(8, "little"))
+        self._write(payload)
+
+    def finish(self) -> None:
+        """Write the checksum that makes the pack valid."""
+        self._write(self._digest.digest(), hashed=False)
+
+
+class _Abandoned(Exception):
+    """Raised to make ``atomic_replace`` drop a pack that could not be written whole."""
 
 
 def process_all(
@@ -157,55 +224,83 @@ def process_all(
     write: bool,
     progress: Progress | None = None,
 ) -> list[FileResult]:
-    """Results for every (path, display) in order, from the cache where possible."""
+    """Results for every (path, display) in order, from the cache where possible.
+
+    The cache is one pack file (one file to open and one checksum, however many note
+    files); it is rewritten, streaming, only when an entry is added or dropped.
+    """
     prefix = f"{code_fingerprint()}\0{media_fingerprint(source_dir)}\0".encode()
-    keys: list[str | None] = []
+    pack_path = cache_dir / PACK_NAME if cache_dir is not None else None
+    pack = read_pack(pack_path) if pack_path is not None else {}
+    keys: list[bytes | None] = []
     results: list[FileResult | None] = []
     for path, display in paths:
-        key: str | None = None
+        key: bytes | None = None
         found: FileResult | None = None
-        if cache_dir is not None:
+        if pack_path is not None:
             try:
                 data = path.read_bytes()
             except OSError:
                 data = None
             if data is not None:
-                key = hashlib.sha256(prefix + display.encode() + b"\0" + data).hexdigest()
-                found = load_cached(cache_dir / f"{key}.pickle", FileResult)
+                key = hashlib.sha256(prefix + display.encode() + b"\0" + data).digest()
+                cached = pack.get(key)
+                if cached is not None:
+                    with contextlib.suppress(Exception):
+                        found = _unpickle(cached)
         keys.append(key)
         results.append(found)
 
     missing = [i for i, r in enumerate(results) if r is None]
-    jobs: list[_Job] = []
-    for i in missing:
-        key = keys[i]
-        entry = cache_dir / f"{key}.pickle" if write and cache_dir and key else None
-        jobs.append((paths[i][0], paths[i][1], source_dir, entry))
-    done = len(paths) - len(missing)
-    for i, result in zip(missing, _run(jobs), strict=True):
-        results[i] = result
-        done += 1
-        if progress is not None:
-            progress("parse", done, len(paths))
+    jobs: list[_Job] = [(paths[i][0], paths[i][1], source_dir) for i in missing]
+    live = {k for k in keys if k is not None}
+    rewrite = write and pack_path is not None and (bool(missing) or live != set(pack))
+    try:
+        with contextlib.ExitStack() as stack:
+            writer: PackWriter | None = None
+            if rewrite and pack_path is not None:
+                with contextlib.suppress(OSError):
+                    out = stack.enter_context(atomic_replace(pack_path, durable=False))
+                    writer = PackWriter(out)
+            _fill(results, keys, pack, jobs, writer, progress)
+            if writer is not None:
+                writer.finish()
+                if writer.failed:
+                    raise _Abandoned
+    except _Abandoned:
+        pass
+    except OSError:
+        if any(r is None for r in results):
+            raise
+        # else only the pack could not be put in place: the results are complete
     if write and cache_dir is not None and cache_dir.is_dir():
-        live = {f"{k}.pickle" for k in keys if k}
         for entry in cache_dir.iterdir():
-            if entry.name not in live:
-                entry.unlink(missing_ok=True)
+            if entry.name != PACK_NAME and not entry.name.startswith(f".{PACK_NAME}."):
+                entry.unlink(missing_ok=True)  # e.g. entries in an older cache layout
     return [r for r in results if r is not None]
 
 
-def _run(jobs: list[_Job]) -> Iterator[FileResult]:
-    size = 0
-    for path, *_ in jobs:
-        with contextlib.suppress(OSError):
-            size += path.stat().st_size
-    workers = min(os.cpu_count() or 1, 8)
-    methods = multiprocessing.get_all_start_methods()
-    if workers < 2 or len(jobs) < PARALLEL_MIN_FILES or size < PARALLEL_MIN_BYTES:
-        yield from (_process_job(job) for job in jobs)
-        return
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    chunk = max(1, min(16, len(jobs) // (workers * 4)))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        yield from pool.map(_process_job, jobs, chunksize=chunk)
+def _fill(
+    results: list[FileResult | None],
+    keys: Sequence[bytes | None],
+    pack: Mapping[bytes, memoryview],
+    jobs: list[_Job],
+    writer: PackWriter | None,
+    progress: Progress | None,
+) -> None:
+    """Compute the missing results in order; stream every live entry to ``writer``."""
+    fresh = _run(jobs, keep_pickles=writer is not None)
+    done = len(results) - len(jobs)
+    written: set[bytes] = set()
+    for i, key in enumerate(keys):
+        pickled: bytes | memoryview | None = None
+        if results[i] is None:
+            results[i], pickled = next(fresh)
+            done += 1
+            if progress is not None:
+                progress("parse", done, len(results))
+        elif key is not None:
+            pickled = pack[key]
+        if writer is not None and key is not None and pickled is not None and key not in written:
+            writer.add(key, pickled)
+            written.add(key)

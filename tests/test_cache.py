@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
+import pytest
+
 from ankigen.build import BuildOptions, build, deck_path
+from ankigen.incremental import PACK_NAME, PackWriter, read_pack
 
 NOW = 1_700_000_000
 
@@ -15,37 +19,53 @@ def _build(src: Path, out: Path, use_cache: bool = True) -> bytes:
     return deck_path(out).read_bytes()
 
 
-def _entries(out: Path) -> list[Path]:
-    return sorted((out / ".cache" / "files").iterdir())
+def _pack(out: Path) -> Path:
+    return out / ".cache" / "files" / PACK_NAME
 
 
 def test_cache_is_filled_and_reused(valid_sources: Path, tmp_path: Path) -> None:
     first = _build(valid_sources, tmp_path)
-    assert len(_entries(tmp_path)) == 3  # one per note file
-    before = {p.name: p.stat().st_mtime_ns for p in _entries(tmp_path)}
+    assert len(read_pack(_pack(tmp_path))) == 3  # one entry per note file
+    before = _pack(tmp_path).stat().st_mtime_ns
     assert _build(valid_sources, tmp_path) == first
-    assert {p.name: p.stat().st_mtime_ns for p in _entries(tmp_path)} == before
+    assert _pack(tmp_path).stat().st_mtime_ns == before  # nothing new: not rewritten
+    assert sorted(p.name for p in _pack(tmp_path).parent.iterdir()) == [PACK_NAME]
 
 
-def test_corrupt_cache_is_ignored(valid_sources: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["truncated", "flipped-byte", "garbage", "foreign-entries"])
+def test_corrupt_cache_is_ignored(valid_sources: Path, tmp_path: Path, damage: str) -> None:
     reference = _build(valid_sources, tmp_path / "reference", use_cache=False)
     _build(valid_sources, tmp_path)
-    entries = _entries(tmp_path)
-    entries[0].write_bytes(entries[0].read_bytes()[:-10])  # truncated
-    entries[1].write_bytes(b"ankigen-cache-1\n" + b"\0" * 40)  # garbage with the right header
-    entries[2].write_bytes(b"not a cache file")
+    pack = _pack(tmp_path)
+    blob = pack.read_bytes()
+    if damage == "truncated":
+        pack.write_bytes(blob[:-10])
+    elif damage == "flipped-byte":
+        middle = len(blob) // 2
+        pack.write_bytes(blob[:middle] + bytes([blob[middle] ^ 1]) + blob[middle + 1 :])
+    elif damage == "garbage":
+        pack.write_bytes(b"not a cache file")
+    else:  # a well-formed pack whose entries are not results: valid checksum, wrong content
+        keys = list(read_pack(pack))
+        with pack.open("wb") as out:
+            writer = PackWriter(out)
+            for key in keys:
+                writer.add(key, pickle.dumps({"not": "a result"}))
+            writer.finish()
+        assert len(read_pack(pack)) == 3
     assert _build(valid_sources, tmp_path) == reference
+    assert len(read_pack(pack)) == 3  # rebuilt
 
 
 def test_changed_file_is_reparsed_and_its_old_entry_dropped(
     valid_sources: Path, tmp_path: Path
 ) -> None:
     _build(valid_sources, tmp_path)
-    old = {p.name for p in _entries(tmp_path)}
+    old = set(read_pack(_pack(tmp_path)))
     metrics = valid_sources / "metrics.md"
     metrics.write_text(metrics.read_text(encoding="utf-8").replace("F1 score", "F-one"))
     with_cache = _build(valid_sources, tmp_path)
-    new = {p.name for p in _entries(tmp_path)}
+    new = set(read_pack(_pack(tmp_path)))
     assert len(new) == 3 and len(new - old) == 1
     assert with_cache == _build(valid_sources, tmp_path / "fresh", use_cache=False)
 
