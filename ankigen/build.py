@@ -10,7 +10,7 @@ import contextlib
 import gc
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -24,14 +24,15 @@ from ankigen.config import (
     NON_NOTE_FILES,
 )
 from ankigen.diagnostics import Diagnostic, Location, has_errors, sort_diagnostics
-from ankigen.incremental import Progress, process_all
+from ankigen.incremental import Progress, code_fingerprint, process_all
 from ankigen.lock import (
     EMPTY_LOCK,
     LOCK_NAME,
+    LockCache,
     LockUpdate,
+    lock_written_after,
     read_lock,
     update_lock,
-    write_lock,
 )
 from ankigen.media import MEDIA_DIR_NAME
 from ankigen.render import NoteType, render_note_types
@@ -79,6 +80,12 @@ class BuildOptions:
     def cache_dir(self) -> Path | None:
         """Where per-file results are cached, or None."""
         return self.build_dir / ".cache" / "files" if self.use_cache else None
+
+    def lock_cache(self) -> LockCache | None:
+        """Where the parsed lock is kept between builds, or None."""
+        if not self.use_cache:
+            return None
+        return LockCache(self.build_dir / ".cache" / "lock.pickle", code_fingerprint())
 
     def lock_file(self) -> Path:
         """The lock file this build reads and updates."""
@@ -217,11 +224,16 @@ def deck_path(build_dir: Path, exam: str | None = None) -> Path:
     return build_dir / f"{stem}.apkg"
 
 
-def _lock_stage(corpus: Corpus, options: BuildOptions) -> tuple[LockUpdate | None, Corpus]:
-    """Read the lock and compute the lock the sources imply; refused changes are errors."""
+def _lock_stage(
+    corpus: Corpus, options: BuildOptions, remember: bool
+) -> tuple[LockUpdate | None, Corpus]:
+    """Read the lock and compute the lock the sources imply; refused changes are errors.
+
+    ``remember`` keeps a fresh parse of the lock in the cache (builds do; checks only read).
+    """
     path = options.lock_file()
     display = display_path(path)
-    old, problems = read_lock(path, display)
+    old, problems = read_lock(path, display, options.lock_cache(), remember)
     if problems:
         return None, _with(corpus, problems)
     update = update_lock(
@@ -308,7 +320,7 @@ def _check(options: BuildOptions) -> BuildResult:
     )
     if not corpus.ok:
         return BuildResult(corpus=corpus)
-    update, corpus = _lock_stage(corpus, options)
+    update, corpus = _lock_stage(corpus, options, remember=False)
     if update is not None and corpus.ok and update.stale:
         display = display_path(options.lock_file())
         if not options.lock_file().exists():
@@ -358,7 +370,8 @@ def _build(options: BuildOptions) -> BuildResult:
     if not corpus.ok:
         return BuildResult(corpus=corpus)
     timer = Timer()
-    update, corpus = _lock_stage(corpus, options)
+    lock_missing = not options.lock_file().exists()
+    update, corpus = _lock_stage(corpus, options, remember=options.update_lock)
     timer.lap("lock")
     if update is None or not corpus.ok:
         return BuildResult(corpus=corpus, lock=update)
@@ -381,25 +394,41 @@ def _build(options: BuildOptions) -> BuildResult:
         return BuildResult(corpus=corpus, lock=update, errors=tuple(errors))
     type_mods = {kind: entry.changed for kind, entry in update.lock.note_types.items()}
     outputs = []
-    for number, (path, notes) in enumerate(selections, start=1):
-        if options.progress is not None:
-            options.progress("package", number - 1, len(selections))
-        html = "".join(f for n in notes for f in n.fields)
-        media = [m for m in corpus.media if f'src="{m.name}"' in html]
-        cache = options.build_dir / ".cache" / "package" / path.stem if options.use_cache else None
-        write_apkg(path, notes, note_types, media, type_mods, cache)
-        cards = sum(_card_count(note_types, n) for n in notes)
-        outputs.append((path, len(notes), cards))
-    timer.lap("package")
-    if options.update_lock and (update.stale or not options.lock_file().exists()):
-        write_lock(options.lock_file(), update.lock)
+    card_count = _card_counter(note_types)
+    with contextlib.ExitStack() as stack:
+        if options.update_lock and (update.stale or lock_missing):
+            # Written meanwhile (with its parse for the next build), put in place after
+            # the packages.
+            lock_file, lock_cache = options.lock_file(), options.lock_cache()
+            stack.enter_context(lock_written_after(lock_file, update.lock, lock_cache))
+        for number, (path, notes) in enumerate(selections, start=1):
+            if options.progress is not None:
+                options.progress("package", number - 1, len(selections))
+            media: list[MediaFile] = []
+            if corpus.media:
+                html = "".join(f for n in notes for f in n.fields)
+                media = [m for m in corpus.media if f'src="{m.name}"' in html]
+            package_cache = None
+            if options.use_cache:
+                package_cache = options.build_dir / ".cache" / "package" / path.stem
+            write_apkg(path, notes, note_types, media, type_mods, package_cache)
+            outputs.append((path, len(notes), sum(map(card_count, notes))))
+        timer.lap("package")
     timer.lap("write-lock")
     return BuildResult(
         corpus=corpus, lock=update, outputs=tuple(outputs), timings=corpus.timings + timer.laps
     )
 
 
-def _card_count(note_types: Mapping[str, NoteType], note: PackagedNote) -> int:
-    kind = note_types[note.kind].kind
-    values = dict(zip([f.label for f in kind.fields], note.fields, strict=False))
-    return sum(1 for f in kind.card_fields if values.get(f.label))
+def _card_counter(note_types: Mapping[str, NoteType]) -> Callable[[PackagedNote], int]:
+    """Counts a packaged note's cards: one per card field with a value."""
+    positions = {
+        name: tuple(i for i, f in enumerate(nt.kind.fields) if f in nt.kind.card_fields)
+        for name, nt in note_types.items()
+    }
+
+    def count(note: PackagedNote) -> int:
+        fields = note.fields
+        return sum(1 for i in positions[note.kind] if i < len(fields) and fields[i])
+
+    return count

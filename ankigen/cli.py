@@ -19,6 +19,7 @@ from ankigen.build import BuildOptions, BuildResult, build, check, deck_path, di
 from ankigen.config import DEFAULT_BUILD_DIR, DEFAULT_SOURCE_DIR, EXAMS
 from ankigen.diagnostics import summary, to_json
 from ankigen.diff import DiffError, compare, format_report, load_side
+from ankigen.lock import LockWriteError
 from ankigen.preview import PreviewUnavailable, write_preview
 from ankigen.stats import compute, format_stats
 
@@ -113,6 +114,12 @@ def build_command(source_dir: Path, build_dir: Path, exams: tuple[str, ...]) -> 
         result = build(
             BuildOptions(source_dir=source_dir, build_dir=build_dir, exams=exams, progress=bar)
         )
+    except LockWriteError as exc:
+        bar.clear()
+        where = display_path(Path(exc.filename))
+        click.echo(f"{where}: error: cannot write the lock: {exc.strerror}", err=True)
+        click.echo("the deck was written; the lock is unchanged: build again", err=True)
+        raise SystemExit(1) from None
     except OSError as exc:
         bar.clear()
         where = display_path(Path(exc.filename)) if exc.filename else str(build_dir)

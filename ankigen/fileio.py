@@ -10,6 +10,52 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+class StagedFile:
+    """A temporary file beside ``path`` that takes its place only on :meth:`commit`.
+
+    Until then ``path`` is untouched; :meth:`discard` removes the temporary file. The two
+    steps are separate so that a file can be written early (say, in a background thread)
+    and put in place only once everything it must follow has succeeded.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        self.path = path
+        """The file to replace."""
+        self.temporary = Path(name)
+        """Where the content is written meanwhile."""
+        self.out: BinaryIO = os.fdopen(handle, "wb")
+        """Write the new content here."""
+
+    def finish(self, durable: bool = True) -> None:
+        """Close the temporary file; ``durable`` flushes it to disk first (see below)."""
+        if self.out.closed:
+            return
+        try:
+            self.out.flush()
+            if durable:
+                os.fsync(self.out.fileno())
+        finally:
+            self.out.close()
+
+    def commit(self, durable: bool = True) -> None:
+        """Replace ``path`` with the temporary file (finishing it if needed)."""
+        try:
+            self.finish(durable)
+            self.temporary.chmod(0o644)
+            self.temporary.replace(self.path)
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        """Drop the temporary file; ``path`` stays as it was."""
+        with contextlib.suppress(OSError):
+            self.out.close()
+        self.temporary.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_replace(path: Path, durable: bool = True) -> Iterator[BinaryIO]:
     """Write to a temporary file beside ``path``; replace ``path`` only if all went well.
@@ -20,17 +66,10 @@ def atomic_replace(path: Path, durable: bool = True) -> Iterator[BinaryIO]:
     checksummed and rebuilt when damaged), because one sync per file is most of the cost of
     writing them.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
+    staged = StagedFile(path)
     try:
-        with os.fdopen(handle, "wb") as out:
-            yield out
-            out.flush()
-            if durable:
-                os.fsync(out.fileno())
-        tmp.chmod(0o644)
-        tmp.replace(path)
+        yield staged.out
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        staged.discard()
         raise
+    staged.commit(durable)

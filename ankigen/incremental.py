@@ -28,7 +28,7 @@ from ankigen.apkg import MediaFile
 from ankigen.cards import CardModel, Note
 from ankigen.diagnostics import Diagnostic
 from ankigen.fileio import atomic_replace
-from ankigen.lock import content_hash
+from ankigen.lock import LockedNote, LockedNoteType, content_hash
 from ankigen.media import MediaCollector, media_fingerprint
 from ankigen.parse import parse_file
 from ankigen.validate import CheckedNote, check_file
@@ -76,7 +76,9 @@ def fast_pickling(*classes: type) -> None:
         copyreg.pickle(cls, functools.partial(_reduce_by_fields, names))
 
 
-fast_pickling(CheckedNote, Note, Diagnostic, MediaFile, *get_args(CardModel))
+fast_pickling(
+    CheckedNote, Note, Diagnostic, MediaFile, LockedNote, LockedNoteType, *get_args(CardModel)
+)
 
 
 @cache

@@ -14,18 +14,22 @@ shows one line per changed note.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import os
+import pickle
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ankigen.apkg import guid_for_key
 from ankigen.cards import KINDS, KindSpec, Note
 from ankigen.diagnostics import Diagnostic, Location
-from ankigen.fileio import atomic_replace
+from ankigen.fileio import StagedFile
 from ankigen.render import NoteType
 
 LOCK_NAME = "ankigen.lock"
@@ -139,14 +143,109 @@ def note_type_hash(note_type: NoteType) -> str:
     return hashlib.sha256("\x1e".join(parts).encode()).hexdigest()[:20]
 
 
-def read_lock(path: Path, display: str) -> tuple[Lock | None, list[Diagnostic]]:
-    """Read the lock file; a missing file is None, a malformed one a diagnostic."""
+@dataclass(frozen=True, slots=True)
+class LockCache:
+    """Where a parsed lock is kept between builds (under ``build/.cache/``), and its salt.
+
+    Parsing a large lock's JSON is most of a warm build's lock stage; the parsed lock is
+    pickled under the hash of the lock file's bytes and of ankigen's code (the salt), so a
+    lock that changed in any way, or new code, never reuses it. A damaged cache file
+    fails its checksum and is ignored.
+    """
+
+    path: Path
+    """The cache file."""
+    salt: str
+    """A fingerprint of the code that parsed the lock."""
+
+    def hasher(self) -> hashlib._Hash:
+        """A hash to feed a lock file's bytes to; its digest is their cache key."""
+        return hashlib.sha256(self.salt.encode() + b"\0")
+
+    def key(self, data: bytes) -> bytes:
+        """The cache key of a lock file's bytes."""
+        digest = self.hasher()
+        digest.update(data)
+        return digest.digest()
+
+    def load(self, data: bytes) -> Lock | None:
+        """The parsed lock for these bytes, if cached and intact."""
+        try:
+            blob = self.path.read_bytes()
+        except OSError:
+            return None
+        head = len(_CACHE_MAGIC)
+        if blob[:head] != _CACHE_MAGIC or blob[head : head + 32] != self.key(data):
+            return None
+        payload = memoryview(blob)[head + 36 :]
+        if zlib.crc32(payload).to_bytes(4, "little") != blob[head + 32 : head + 36]:
+            return None
+        try:
+            value = pickle.loads(payload)
+        except Exception:
+            return None
+        return value if isinstance(value, Lock) else None
+
+    def store(self, key: bytes, lock: Lock) -> None:
+        """Keep ``lock`` as the parse of the bytes with this key; failing to is not an error."""
+        with contextlib.suppress(OSError):
+            staged = StagedFile(self.path)
+            try:
+                out = _Checksummed(staged.out)
+                staged.out.write(_CACHE_MAGIC + key + bytes(4))
+                pickle.dump(lock, out, protocol=pickle.HIGHEST_PROTOCOL)
+                staged.out.seek(len(_CACHE_MAGIC) + 32)
+                staged.out.write(out.crc.to_bytes(4, "little"))
+            except BaseException:
+                staged.discard()
+                raise
+            staged.commit(durable=False)
+
+
+_CACHE_MAGIC = b"ankigen-lock-1\n\0"
+
+
+class _Checksummed:
+    """A writer that passes data through and keeps its CRC-32 (pickle streams frames)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self.crc = 0
+
+    def write(self, data: bytes) -> int:
+        self.crc = zlib.crc32(data, self.crc)
+        return self._out.write(data)
+
+
+def read_lock(
+    path: Path, display: str, cache: LockCache | None = None, remember: bool = False
+) -> tuple[Lock | None, list[Diagnostic]]:
+    """Read the lock file; a missing file is None, a malformed one a diagnostic.
+
+    With ``cache``, a parse kept there for the same bytes is used; with ``remember`` too,
+    a fresh parse is kept there for the next build.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return None, []
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         return None, [Diagnostic(Location(display), "bad-lock", f"cannot read the lock: {exc}")]
+    if cache is not None:
+        cached = cache.load(data)
+        if cached is not None:
+            return cached, []
+    try:
+        text = data.decode("utf-8").replace("\r\n", "\n")
+    except UnicodeDecodeError as exc:
+        return None, [Diagnostic(Location(display), "bad-lock", f"cannot read the lock: {exc}")]
+    lock, problems = _parse_lock(text, display)
+    if lock is not None and cache is not None and remember:
+        cache.store(cache.key(data), lock)
+    return lock, problems
+
+
+def _parse_lock(text: str, display: str) -> tuple[Lock | None, list[Diagnostic]]:
     try:
         data = json.loads(text)
         if data.get("version") != LOCK_VERSION:
@@ -225,10 +324,13 @@ def _note_line(lock: Lock, key: str, note: LockedNote) -> str:
     return f"{_dump(key)}: {_dump(entry)}"
 
 
-def lock_lines(lock: Lock) -> Iterator[str]:
+def lock_lines(
+    lock: Lock, record: dict[str, tuple[LockedNote, str]] | None = None
+) -> Iterator[str]:
     """The lock file line by line: valid JSON, one note or note type per line, sorted.
 
     A generator, so that a large lock is written without building it whole in memory.
+    ``record`` receives each note's entry and line (without the comma).
     """
     yield "{"
     yield f'"version": {LOCK_VERSION},'
@@ -246,7 +348,10 @@ def lock_lines(lock: Lock) -> Iterator[str]:
     yield '"notes": {'
     notes = sorted(lock.notes.items())
     for number, (key, note) in enumerate(notes, start=1):
-        yield _note_line(lock, key, note) + ("," if number < len(notes) else "")
+        line = _note_line(lock, key, note)
+        if record is not None:
+            record[key] = (note, line)
+        yield line + ("," if number < len(notes) else "")
     yield "}"
     yield "}"
 
@@ -256,11 +361,93 @@ def format_lock(lock: Lock) -> str:
     return "\n".join(lock_lines(lock)) + "\n"
 
 
-def write_lock(path: Path, lock: Lock) -> None:
-    """Write the lock atomically, line by line."""
-    with atomic_replace(path) as out:
-        for line in lock_lines(lock):
-            out.write(line.encode("utf-8") + b"\n")
+def _write_lines(out: BinaryIO, lock: Lock, cache: LockCache | None = None) -> None:
+    """Write the lock file; with ``cache``, also keep the lock there as its own parse."""
+    digest = cache.hasher() if cache is not None else None
+    lines: dict[str, tuple[LockedNote, str]] = {}
+    for line in lock_lines(lock, lines if cache is not None else None):
+        data = line.encode("utf-8") + b"\n"
+        out.write(data)
+        if digest is not None:
+            digest.update(data)
+    if cache is not None and digest is not None:
+        # What read_lock would return for the file just written: entries in file order,
+        # each with its line.
+        notes = {key: entry for key, (entry, _) in lines.items()}
+        types = dict(sorted(lock.note_types.items()))
+        cache.store(digest.digest(), Lock(notes=notes, note_types=types, lines=lines))
+
+
+class LockWriteError(OSError):
+    """The lock could not be written (the packages before it were); the old lock is kept."""
+
+
+@contextlib.contextmanager
+def lock_written_after(path: Path, lock: Lock, cache: LockCache | None = None) -> Iterator[None]:
+    """Write the lock while the block runs (in a child process); put it in place after.
+
+    Serialising a large lock is pure Python, so it runs in a forked child on another core
+    while the block (packaging) runs here; a thread would fight the packager for the GIL.
+    The lock replaces the old one only once both the block and the write have succeeded;
+    if either fails the old lock is left as it was and the failure is raised here.
+    Without ``os.fork`` the lock is simply written after the block. With ``cache``, the
+    parsed lock is kept there too, so that the next build need not parse it.
+    """
+    staged = StagedFile(path)
+    if not hasattr(os, "fork"):
+        try:
+            yield
+        except BaseException:
+            staged.discard()
+            raise
+        try:
+            _write_lines(staged.out, lock, cache)
+            staged.commit()
+        except OSError as exc:
+            staged.discard()
+            raise LockWriteError(exc.errno or 0, exc.strerror or str(exc), str(path)) from exc
+        return
+    report, report_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child writes, reports a failure on the pipe, and leaves at once
+        status = 1
+        try:
+            os.close(report)
+            _write_lines(staged.out, lock, cache)
+            staged.finish()
+            status = 0
+        except BaseException as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else repr(exc)
+            with contextlib.suppress(BaseException):
+                os.write(report_end, str(reason).encode()[:4000])
+        finally:
+            os._exit(status)  # no parent clean-up, no flushing of inherited buffers
+    os.close(report_end)
+    staged.out.close()  # the parent's copy of the descriptor; nothing was written to it
+    try:
+        yield
+    except BaseException:
+        _child_failure(child, report)
+        staged.discard()
+        raise
+    failure = _child_failure(child, report)
+    if failure is not None:
+        staged.discard()
+        raise LockWriteError(0, failure, str(path))
+    try:
+        staged.commit()
+    except OSError as exc:
+        raise LockWriteError(exc.errno or 0, exc.strerror or str(exc), str(path)) from exc
+
+
+def _child_failure(child: int, report: int) -> str | None:
+    """Wait for the lock-writing child; its failure message, or None if it succeeded."""
+    with os.fdopen(report, "rb") as pipe:
+        message = pipe.read().decode("utf-8", "replace")
+    _, status = os.waitpid(child, 0)
+    if os.waitstatus_to_exitcode(status) == 0:
+        return None
+    return message or f"the writer exited with status {os.waitstatus_to_exitcode(status)}"
 
 
 def _note_type_entry(

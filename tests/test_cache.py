@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from ankigen.build import BuildOptions, build, deck_path
-from ankigen.incremental import PACK_NAME, PackWriter, read_pack
+from ankigen.incremental import PACK_NAME, PackWriter, code_fingerprint, read_pack
+from ankigen.lock import LockCache, read_lock
 
 NOW = 1_700_000_000
 
@@ -100,4 +101,54 @@ def test_corrupt_package_cache_is_ignored(valid_sources: Path, tmp_path: Path) -
     _build(valid_sources, tmp_path)
     cached = tmp_path / ".cache" / "package" / "aws-machine-learning" / "collection.anki2"
     cached.write_bytes(cached.read_bytes()[:4096])
+    assert _build(valid_sources, tmp_path) == reference
+
+
+def _lock_cache(out: Path) -> LockCache:
+    return LockCache(out / ".cache" / "lock.pickle", code_fingerprint())
+
+
+def test_lock_parse_is_cached_exactly(valid_sources: Path, tmp_path: Path) -> None:
+    _build(valid_sources, tmp_path)
+    lock_file = valid_sources / "ankigen.lock"
+    cache = _lock_cache(tmp_path)
+    cached = cache.load(lock_file.read_bytes())
+    parsed, problems = read_lock(lock_file, "lock")
+    assert cached is not None and parsed is not None and not problems
+    assert cached == parsed
+    assert list(cached.notes) == list(parsed.notes)  # same order as the file
+    assert list(cached.note_types) == list(parsed.note_types)
+    assert cached.lines == parsed.lines  # each note's line, for writing it back verbatim
+
+
+def test_lock_edited_by_hand_is_parsed_again(valid_sources: Path, tmp_path: Path) -> None:
+    _build(valid_sources, tmp_path)
+    lock_file = valid_sources / "ankigen.lock"
+    text = lock_file.read_text(encoding="utf-8")
+    notes_start = text.index('"notes": {')  # edit the first note's time, not a note type's
+    head, notes = text[:notes_start], text[notes_start:]
+    assert notes.count('"changed": "2023-11-14T22:13:20Z"') > 1
+    notes = notes.replace("2023-11-14T22:13:20Z", "2024-01-01T00:00:00Z", 1)
+    lock_file.write_text(head + notes, encoding="utf-8")
+    lock, _ = read_lock(lock_file, "lock", _lock_cache(tmp_path))
+    assert lock is not None
+    assert sorted({n.changed for n in lock.notes.values()}) == [1_700_000_000, 1_704_067_200]
+
+
+@pytest.mark.parametrize("damage", ["flipped-byte", "truncated", "garbage"])
+def test_damaged_lock_cache_is_ignored(valid_sources: Path, tmp_path: Path, damage: str) -> None:
+    reference = _build(valid_sources, tmp_path / "reference", use_cache=False)
+    assert _build(valid_sources, tmp_path) == reference
+    cache = _lock_cache(tmp_path)
+    blob = cache.path.read_bytes()
+    lock_bytes = (valid_sources / "ankigen.lock").read_bytes()
+    assert cache.load(lock_bytes) is not None
+    if damage == "flipped-byte":
+        at = len(blob) - 100  # inside the pickled notes
+        cache.path.write_bytes(blob[:at] + bytes([blob[at] ^ 0x20]) + blob[at + 1 :])
+    elif damage == "truncated":
+        cache.path.write_bytes(blob[: len(blob) // 2])
+    else:
+        cache.path.write_bytes(b"\0" * len(blob))
+    assert cache.load(lock_bytes) is None
     assert _build(valid_sources, tmp_path) == reference

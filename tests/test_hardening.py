@@ -180,6 +180,26 @@ def test_write_failing_halfway_leaves_previous_deck(
     assert "No space left on device" in err
     _assert_deck_intact(out, before)
     assert (src / "ankigen.lock").read_bytes() == lock_before  # the lock is written last
+    assert not [p.name for p in src.iterdir() if p.name.startswith(".")]  # no staged lock
+
+
+def test_lock_write_failing_keeps_the_old_lock(
+    built: tuple[Path, Path, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock is serialised by a forked writer; its failure is reported like any other."""
+    src, out, _ = built
+    _change_a_note(src)
+    lock_before = (src / "ankigen.lock").read_bytes()
+
+    def full_disk(*args: object) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("ankigen.lock._note_line", full_disk)
+    exit_code, err = _cli("build", "--src", str(src), "--out", str(out))
+    assert exit_code == 1
+    assert "ankigen.lock: error: cannot write the lock: No space left on device" in err
+    assert (src / "ankigen.lock").read_bytes() == lock_before
+    assert not [p.name for p in src.iterdir() if p.name.startswith(".")]
 
 
 def test_json_diagnostics_match_text(tmp_path: Path) -> None:
