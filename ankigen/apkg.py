@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -22,6 +23,7 @@ from pathlib import Path
 import genanki
 
 from ankigen.fileio import atomic_replace
+from ankigen.fingerprint import code_fingerprint
 from ankigen.render import NoteType
 
 #: Zip entry date for every file in the package, so that builds are reproducible.
@@ -73,10 +75,20 @@ def deck_id(name: str) -> int:
     return (1 << 40) | int.from_bytes(digest[:5], "big")
 
 
-def _row_id(text: str) -> int:
-    """A stable note or card id, so that unchanged notes give unchanged rows."""
-    digest = hashlib.sha256(f"ankigen-id:{text}".encode()).digest()
+def _row_id(guid: str) -> int:
+    """A stable note id from the GUID, so that unchanged notes give unchanged rows."""
+    digest = hashlib.sha256(f"ankigen-id:{guid}".encode()).digest()
     return (1 << 50) | int.from_bytes(digest[:5], "big")
+
+
+#: Card ids are the note id followed by the card's template number in these low bits, so
+#: a note's cards sort together and after its id (rows and the nid index are appended).
+_ORD_BITS = 4
+
+
+def _card_id(note_id: int, ord_: int) -> int:
+    assert 0 <= ord_ < 1 << _ORD_BITS, "too many card templates for the card id layout"
+    return note_id << _ORD_BITS | ord_
 
 
 def _model(note_type: NoteType) -> genanki.Model:
@@ -93,8 +105,9 @@ def _model(note_type: NoteType) -> genanki.Model:
 
 def _genanki_decks(
     notes: Sequence[PackagedNote], note_types: Mapping[str, NoteType]
-) -> tuple[list[genanki.Deck], list[int]]:
-    """genanki decks holding ``notes``, in writing order, and the row ids genanki will use.
+) -> tuple[list[genanki.Deck], list[int], dict[int, int]]:
+    """genanki decks holding ``notes`` in writing order, the row ids genanki will use, and
+    each note's change time by note id.
 
     genanki numbers notes and cards from one counter in the order it writes them (deck by
     deck, each note then its cards); it is handed ids derived from the GUIDs instead, so
@@ -116,13 +129,17 @@ def _genanki_decks(
             )
         )
     ordered = [decks[name] for name in sorted(decks)]
+    times = {n.guid: n.mod for n in notes}
     ids: list[int] = []
+    mods: dict[int, int] = {}
     for deck in ordered:
         for packaged in deck.notes:
-            ids.append(_row_id(packaged.guid))
-            ids.extend(_row_id(f"{packaged.guid}#{card.ord}") for card in packaged.cards)
-    assert len(set(ids)) == len(ids), "note or card id collision"
-    return ordered, ids
+            note_id = _row_id(packaged.guid)
+            mods[note_id] = times[packaged.guid]
+            ids.append(note_id)
+            ids.extend(_card_id(note_id, card.ord) for card in packaged.cards)
+    assert len(mods) == len(notes), "note id collision"
+    return ordered, ids, mods
 
 
 def _write_notes(
@@ -134,8 +151,7 @@ def _write_notes(
     so each note and its cards carry the time the note's content last changed (from the
     lock), not the build time genanki would stamp on every row.
     """
-    decks, ids = _genanki_decks(notes, note_types)
-    mods = {_row_id(n.guid): n.mod for n in notes}
+    decks, ids, mods = _genanki_decks(notes, note_types)
     rows = _RowBatcher(cursor, mods)
     genanki.Package(decks).write_to_db(rows, 0, iter(ids))
     rows.flush()
@@ -152,12 +168,14 @@ class _RowBatcher:
 
     genanki inserts each note and card with its own ``execute`` call, which was most of its
     writing time; the rows it hands over are kept (with the note's own change time put in)
-    and inserted with one ``executemany`` per table. Any other statement first flushes
-    what is pending, so statements still run in genanki's order.
+    and inserted at the end, in id order, with one ``executemany`` per table. Its other
+    statements (reading and updating the ``col`` row as each deck is written) run at once;
+    one that touches notes or cards would flush the pending rows first.
     """
 
     _NOTES = "INSERT INTO notes VALUES(?,?,?,?,?,?,?,?,?,?,?);"
     _CARDS = "INSERT INTO cards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?);"
+    _TOUCHES_ROWS = re.compile(r"\b(notes|cards)\b", re.IGNORECASE)
     _NOTE_MOD = 3  # column of notes.mod
     _CARD_NID, _CARD_MOD = 1, 4  # columns of cards.nid and cards.mod
 
@@ -170,7 +188,7 @@ class _RowBatcher:
         """The id of the note row last handed over (genanki reads it as the cards' nid)."""
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> object:
-        """Keep a note or card row; run any other statement after flushing."""
+        """Keep a note or card row; run any other statement (after flushing, if it needs)."""
         if sql == self._NOTES:
             note_id = params[0]
             assert isinstance(note_id, int)
@@ -182,7 +200,8 @@ class _RowBatcher:
             mod = self._mods[params[self._CARD_NID]]  # type: ignore[index]
             self._cards.append((*params[: self._CARD_MOD], mod, *params[self._CARD_MOD + 1 :]))
             return self
-        self.flush()
+        if self._TOUCHES_ROWS.search(sql):
+            self.flush()
         return self._cursor.execute(sql, params)
 
     def executescript(self, script: str) -> object:
@@ -342,7 +361,7 @@ def _pin_model_times(
     cursor.execute("UPDATE col SET models = ?", (json.dumps(models, sort_keys=True),))
 
 
-_CACHE_FORMAT = 2
+_CACHE_FORMAT = 3
 _CHUNK = 1 << 20
 
 
@@ -353,7 +372,7 @@ def _read_cached_collection(cache: Path, target: Path) -> dict[str, str] | None:
     """
     try:
         manifest = json.loads((cache / "manifest.json").read_text(encoding="utf-8"))
-        if manifest.get("format") != _CACHE_FORMAT:
+        if manifest.get("format") != _CACHE_FORMAT or manifest.get("code") != code_fingerprint():
             return None
         shutil.copyfile(cache / "collection.anki2", target)
         digests = manifest["notes"]
@@ -371,7 +390,12 @@ def _checksum(path: Path) -> str:
 
 
 def _write_cached_collection(cache: Path, database: Path, digests: Mapping[str, str]) -> None:
-    manifest = {"format": _CACHE_FORMAT, "checksum": _checksum(database), "notes": dict(digests)}
+    manifest = {
+        "format": _CACHE_FORMAT,
+        "code": code_fingerprint(),  # rows written by other code are not reused
+        "checksum": _checksum(database),
+        "notes": dict(digests),
+    }
     with contextlib.suppress(OSError):
         with (
             atomic_replace(cache / "collection.anki2", durable=False) as out,

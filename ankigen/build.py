@@ -24,7 +24,8 @@ from ankigen.config import (
     NON_NOTE_FILES,
 )
 from ankigen.diagnostics import Diagnostic, Location, has_errors, sort_diagnostics
-from ankigen.incremental import Progress, code_fingerprint, process_all
+from ankigen.fingerprint import code_fingerprint
+from ankigen.incremental import Progress, process_all
 from ankigen.lock import (
     EMPTY_LOCK,
     LOCK_NAME,

@@ -20,7 +20,6 @@ import pickle
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import BinaryIO, get_args
 
@@ -28,6 +27,7 @@ from ankigen.apkg import MediaFile
 from ankigen.cards import CardModel, Note
 from ankigen.diagnostics import Diagnostic
 from ankigen.fileio import atomic_replace
+from ankigen.fingerprint import code_fingerprint
 from ankigen.lock import LockedNote, LockedNoteType, content_hash
 from ankigen.media import MediaCollector, media_fingerprint
 from ankigen.parse import parse_file
@@ -79,15 +79,6 @@ def fast_pickling(*classes: type) -> None:
 fast_pickling(
     CheckedNote, Note, Diagnostic, MediaFile, LockedNote, LockedNoteType, *get_args(CardModel)
 )
-
-
-@cache
-def code_fingerprint() -> str:
-    """A hash of ankigen's own source, so that a changed parser never reuses old results."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
 
 
 def process_file(path: Path, display: str, source_dir: Path) -> FileResult:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import pickle
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from ankigen.build import BuildOptions, build, deck_path
-from ankigen.incremental import PACK_NAME, PackWriter, code_fingerprint, read_pack
+from ankigen.fingerprint import code_fingerprint
+from ankigen.incremental import PACK_NAME, PackWriter, read_pack
 from ankigen.lock import LockCache, read_lock
 
 NOW = 1_700_000_000
@@ -152,3 +156,31 @@ def test_damaged_lock_cache_is_ignored(valid_sources: Path, tmp_path: Path, dama
         cache.path.write_bytes(b"\0" * len(blob))
     assert cache.load(lock_bytes) is None
     assert _build(valid_sources, tmp_path) == reference
+
+
+def test_package_cache_of_other_code_is_not_reused(valid_sources: Path, tmp_path: Path) -> None:
+    """Rows written by another version of ankigen must not be patched into this one's."""
+    reference = _build(valid_sources, tmp_path / "reference", use_cache=False)
+    _build(valid_sources, tmp_path)
+    folder = tmp_path / ".cache" / "package" / "aws-machine-learning"
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["code"] == code_fingerprint()
+    manifest["code"] = "0" * 64
+    # Make the cached rows wrong too: if they were reused, the package would differ.
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    connection = sqlite3.connect(folder / "collection.anki2")
+    connection.execute("UPDATE notes SET flds = 'stale'")
+    connection.commit()
+    connection.close()
+    with (folder / "collection.anki2").open("rb") as data:
+        manifest["checksum"] = hashlib.file_digest(data, "blake2b").hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    _touch_one_note(valid_sources)
+    fresh = _build(valid_sources, tmp_path / "fresh-after-touch", use_cache=False)
+    assert _build(valid_sources, tmp_path) == fresh
+    assert reference != fresh
+
+
+def _touch_one_note(src: Path) -> None:
+    metrics = src / "metrics.md"
+    metrics.write_text(metrics.read_text(encoding="utf-8").replace("F1 score", "F-one"))
