@@ -625,6 +625,7 @@ def math_problem(latex: str) -> str | None:
 
 
 _PLAIN_VALUE = re.compile(r"[\\`*_\[\]!<>&$~|{}]|^[#+\-=>]|  |\t")
+_CODE_SPAN = re.compile(r"`([^`]+)`")
 _FAST_ITEM = re.compile(r"^- \*\*([A-Za-z0-9 ()/,.':-]+?)\*\*(.*)$")
 _UNSAFE_LINE = re.compile(
     r"^(?:```|~~~|<|>|\||\* |\+ |\d+[.)]|=+\s*$|-+\s*$|#{3,}|\s{0,3}\[[^\]]*\]:|\t)"
@@ -723,8 +724,8 @@ def _fast_single_line_item(walker: _FileWalker, line: int, raw: str) -> None:
         rest = rest[1:]
     else:
         raise _Fallback
-    if not label:
-        raise _Fallback
+    if not label or (rest and rest[0] != " "):
+        raise _Fallback  # a value glued to its label: leave the rare case to the full parse
     value = rest.strip()
     bullet = walker.at(line, 1)
     label_at = walker.at(line, 3)
@@ -735,9 +736,16 @@ def _fast_single_line_item(walker: _FileWalker, line: int, raw: str) -> None:
             )
         )
         return
+    # Single backticks only: then each one closes the span the one before it opened.
+    if "`" in value and "``" not in value and not _PLAIN_VALUE.search(_CODE_SPAN.sub("x", value)):
+        html, text = _code_spans_only(value)
+        walker._fields.append(SourceField(Located(label, label_at), html, text, bullet))
+        return
     problems_before = len(walker.diagnostics)
     walker.env.media, walker.env.media_problems = [], []
-    (inline,) = _MD.parseInline(value, walker.render_env)
+    # Parsed after a space, as it is in the full parse (after its label): some inline rules
+    # look at the character before a delimiter (the math plugin reads src[-1] at the start).
+    (inline,) = _MD.parseInline(" " + value, walker.render_env)
     children = inline.children or []
     walker.check_tokens(children, line, line, bullet)
     renderer = _MD.renderer
@@ -756,6 +764,29 @@ def _fast_single_line_item(walker: _FileWalker, line: int, raw: str) -> None:
             refused=len(walker.diagnostics) > problems_before,
         )
     )
+
+
+def _code_spans_only(value: str) -> tuple[str, str]:
+    """HTML and plain text of a value whose only Markdown is single-backtick code spans.
+
+    The commonest inline markup in the notes, rendered as CommonMark does (and as
+    markdown-it renders it): the text around the spans escaped, each span's content
+    escaped inside ``<code>``, with one space stripped from both ends when it has both.
+    """
+    html: list[str] = []
+    text: list[str] = []
+    at = 0
+    for span in _CODE_SPAN.finditer(value):
+        outside = value[at : span.start()]
+        code = span.group(1)
+        if code[0] == " " and code[-1] == " " and code.strip(" "):
+            code = code[1:-1]
+        html += [escapeHtml(outside), f"<code>{escapeHtml(code)}</code>"]
+        text += [outside, code]
+        at = span.end()
+    html.append(escapeHtml(value[at:]))
+    text.append(value[at:])
+    return "".join(html).strip(), " ".join("".join(text).split())
 
 
 def _fast_block_item(walker: _FileWalker, start: int, end: int) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import ankigen.parse as parse_module
 from ankigen.media import MediaCollector
@@ -75,3 +76,22 @@ def test_fast_equals_full_on_arbitrary_text(text: str) -> None:
 @given(documents)
 def test_fast_equals_full_long_run(text: str) -> None:
     _same(text)
+
+
+_PROSE = st.text(alphabet="abc XYZ019.,:;()-/'\"=+#>", max_size=12)
+_CODE = st.text(alphabet=" \tab<>&\"'$*_\\[]!|{}~#-", min_size=1, max_size=8)
+code_values = st.lists(
+    st.one_of(_PROSE, _CODE.map(lambda code: f"`{code}`"), st.sampled_from(["`", "``", "$"])),
+    min_size=1,
+    max_size=8,
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(code_values)
+def test_fast_equals_full_on_values_with_code_spans(value: str) -> None:
+    """Values whose only markup is code spans are rendered without markdown-it."""
+    _same(
+        "---\ntags: [exam::MLS-C01::D3-Modeling::3.5]\n---\n\n## concept/x\n\n"
+        f"- **Term:** X\n- **Explanation:** {value}\n"
+    )
