@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 import shutil
 import sqlite3
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,15 +264,25 @@ def _collection_file(
     note_type_mods: Mapping[str, int],
     scratch: Path,
     cache: Path | None,
-) -> Path:
-    """The collection database file, built afresh or by patching the cached previous one.
+) -> tuple[Path, dict[str, str]]:
+    """The collection database file, built afresh or by patching the cached previous one,
+    and the digests of the notes it holds (for the cache).
 
     Either way it ends with ``VACUUM INTO``, which writes a canonical file: the same
-    notes give the same bytes whatever the history of the database they came from.
+    notes give the same bytes whatever the history of the database they came from. With a
+    cache, the file is written there (see :func:`_keep_collection`).
     """
     digests = _note_digests(notes, note_types)
     work = scratch / "work.anki2"
-    base = _read_cached_collection(cache, work) if cache is not None else None
+    base = _cached_collection(cache) if cache is not None else None
+    if cache is not None and base is not None:
+        # Patched where it lies, no copy: its manifest goes first, so that an interrupted
+        # build leaves no cache that claims to match the half-patched file.
+        try:
+            (cache / "manifest.json").unlink()
+            work = cache / "collection.anki2"
+        except OSError:
+            base = None  # a cache that cannot be updated is not used
     connection = _connect(work)
     try:
         cursor = connection.cursor()
@@ -286,13 +298,22 @@ def _collection_file(
         # VACUUM copies the schema cookie (+1), the one header field that remembers the
         # database's history; pin it so that patched and fresh databases match byte for byte.
         cursor.execute("PRAGMA schema_version = 100")
-        final = scratch / "collection.anki2"
+        final = _vacuum_target(cache, scratch)
         cursor.execute("VACUUM INTO ?", (str(final),))
     finally:
         connection.close()
+    return final, digests
+
+
+def _vacuum_target(cache: Path | None, scratch: Path) -> Path:
+    """An empty file for ``VACUUM INTO``: in the cache folder if it can be made there."""
     if cache is not None:
-        _write_cached_collection(cache, final, digests)
-    return final
+        with contextlib.suppress(OSError):
+            cache.mkdir(parents=True, exist_ok=True)
+            handle, name = tempfile.mkstemp(prefix=".collection.", suffix=".tmp", dir=cache)
+            os.close(handle)
+            return Path(name)
+    return scratch / "collection.anki2"
 
 
 def _replace_notes(
@@ -361,47 +382,58 @@ def _pin_model_times(
     cursor.execute("UPDATE col SET models = ?", (json.dumps(models, sort_keys=True),))
 
 
-_CACHE_FORMAT = 3
+_CACHE_FORMAT = 4
 _CHUNK = 1 << 20
 
 
-def _read_cached_collection(cache: Path, target: Path) -> dict[str, str] | None:
-    """Copy the cached previous database to ``target``; return its notes' digests.
+def _cached_collection(cache: Path) -> dict[str, str] | None:
+    """The digests of the notes in the cached previous database, if it is intact.
 
-    None (build afresh) unless the cache is complete and its checksum matches.
+    None (build afresh) unless the manifest is of this format and code, and the
+    database's size and CRC-32 match it.
     """
     try:
         manifest = json.loads((cache / "manifest.json").read_text(encoding="utf-8"))
         if manifest.get("format") != _CACHE_FORMAT or manifest.get("code") != code_fingerprint():
             return None
-        shutil.copyfile(cache / "collection.anki2", target)
         digests = manifest["notes"]
-        if _checksum(target) == manifest.get("checksum") and isinstance(digests, dict):
+        if _checksum(cache / "collection.anki2") == manifest.get("checksum") and isinstance(
+            digests, dict
+        ):
             return {str(k): str(v) for k, v in digests.items()}
     except (OSError, ValueError, KeyError, AttributeError):
         pass
-    target.unlink(missing_ok=True)  # build afresh from an empty file
     return None
 
 
 def _checksum(path: Path) -> str:
+    crc, size = 0, 0
     with path.open("rb") as data:
-        return hashlib.file_digest(data, "blake2b").hexdigest()
+        while chunk := data.read(_CHUNK):
+            crc = zlib.crc32(chunk, crc)
+            size += len(chunk)
+    return _checksum_text(crc, size)
 
 
-def _write_cached_collection(cache: Path, database: Path, digests: Mapping[str, str]) -> None:
+def _checksum_text(crc: int, size: int) -> str:
+    return f"crc32:{crc:08x}:{size}"
+
+
+def _keep_collection(
+    cache: Path, database: Path, digests: Mapping[str, str], crc: int, size: int
+) -> None:
+    """Make ``database`` (written in the cache folder) the cached collection.
+
+    ``crc`` and ``size`` are the zip entry's, computed while packaging: no second read.
+    """
     manifest = {
         "format": _CACHE_FORMAT,
         "code": code_fingerprint(),  # rows written by other code are not reused
-        "checksum": _checksum(database),
+        "checksum": _checksum_text(crc, size),
         "notes": dict(digests),
     }
     with contextlib.suppress(OSError):
-        with (
-            atomic_replace(cache / "collection.anki2", durable=False) as out,
-            database.open("rb") as source,
-        ):
-            shutil.copyfileobj(source, out, _CHUNK)
+        database.replace(cache / "collection.anki2")
         with atomic_replace(cache / "manifest.json", durable=False) as out:
             out.write(json.dumps(manifest, sort_keys=True).encode())
 
@@ -434,18 +466,31 @@ def write_apkg(
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ankigen-") as scratch:
-        collection = _collection_file(notes, note_types, note_type_mods or {}, Path(scratch), cache)
-        ordered_media = sorted(media, key=lambda m: m.name)
-        with (
-            atomic_replace(path) as raw,
-            zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, compresslevel=_ZIP_LEVEL) as archive,
-        ):
-            # Streamed, never held in memory whole: at 100,000 notes it is ~100 MB.
-            entry = _zip_entry("collection.anki2")
-            entry.file_size = collection.stat().st_size
-            with archive.open(entry, "w") as dest, collection.open("rb") as source:
-                shutil.copyfileobj(source, dest, _CHUNK)
-            index = {str(i): m.name for i, m in enumerate(ordered_media)}
-            archive.writestr(_zip_entry("media"), json.dumps(index, sort_keys=True))
-            for i, item in enumerate(ordered_media):
-                archive.writestr(_zip_entry(str(i)), item.data)
+        collection, digests = _collection_file(
+            notes, note_types, note_type_mods or {}, Path(scratch), cache
+        )
+        try:
+            entry = _write_zip(path, collection, media)
+            if cache is not None and collection.parent == cache:
+                _keep_collection(cache, collection, digests, entry.CRC, entry.file_size)
+        finally:
+            collection.unlink(missing_ok=True)  # unless kept
+
+
+def _write_zip(path: Path, collection: Path, media: Sequence[MediaFile]) -> zipfile.ZipInfo:
+    """Write the package; return the collection's zip entry (with its size and CRC-32)."""
+    ordered_media = sorted(media, key=lambda m: m.name)
+    with (
+        atomic_replace(path) as raw,
+        zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, compresslevel=_ZIP_LEVEL) as archive,
+    ):
+        # Streamed, never held in memory whole: at 100,000 notes it is ~100 MB.
+        entry = _zip_entry("collection.anki2")
+        entry.file_size = collection.stat().st_size
+        with archive.open(entry, "w") as dest, collection.open("rb") as source:
+            shutil.copyfileobj(source, dest, _CHUNK)
+        index = {str(i): m.name for i, m in enumerate(ordered_media)}
+        archive.writestr(_zip_entry("media"), json.dumps(index, sort_keys=True))
+        for i, item in enumerate(ordered_media):
+            archive.writestr(_zip_entry(str(i)), item.data)
+    return entry

@@ -427,6 +427,12 @@ def _card_counter(note_types: Mapping[str, NoteType]) -> Callable[[PackagedNote]
         name: tuple(i for i, f in enumerate(nt.kind.fields) if f in nt.kind.card_fields)
         for name, nt in note_types.items()
     }
+    if all(
+        p == tuple(range(1, len(nt.kind.fields)))
+        for p, nt in zip(positions.values(), note_types.values(), strict=True)
+    ):
+        # Every field after the first makes a card: count the empty ones in C.
+        return lambda note: len(note.fields) - 1 - note.fields[1:].count("")
 
     def count(note: PackagedNote) -> int:
         fields = note.fields

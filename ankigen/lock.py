@@ -533,11 +533,13 @@ def update_lock(
                 consumed.add(origin)
                 renamed.append((origin, note.key))
         guid = previous.guid if previous else guid_for_key(origin or note.key)
-        fields = note.field_values()
         digest = (digests or {}).get(note.key) or content_hash(
-            note.kind.name, note.deck, note.tags, fields
+            note.kind.name, note.deck, note.tags, note.field_values()
         )
         if previous is not None and previous.hash == digest and not previous.retired:
+            if previous.key == note.key and previous.guid == guid:
+                entries[note.key] = previous  # unchanged: the hash covers the whole content
+                continue
             when = previous.changed
         else:
             when = now
@@ -553,7 +555,7 @@ def update_lock(
             kind=note.kind.name,
             deck=note.deck,
             tags=note.tags,
-            fields=fields,
+            fields=note.field_values(),
         )
 
     guids: dict[str, str] = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 import sqlite3
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ankigen.apkg import _checksum
 from ankigen.build import BuildOptions, build, deck_path
 from ankigen.fingerprint import code_fingerprint
 from ankigen.incremental import PACK_NAME, PackWriter, read_pack
@@ -172,8 +172,7 @@ def test_package_cache_of_other_code_is_not_reused(valid_sources: Path, tmp_path
     connection.execute("UPDATE notes SET flds = 'stale'")
     connection.commit()
     connection.close()
-    with (folder / "collection.anki2").open("rb") as data:
-        manifest["checksum"] = hashlib.file_digest(data, "blake2b").hexdigest()
+    manifest["checksum"] = _checksum(folder / "collection.anki2")  # the tampering is hidden
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     _touch_one_note(valid_sources)
     fresh = _build(valid_sources, tmp_path / "fresh-after-touch", use_cache=False)
@@ -184,3 +183,24 @@ def test_package_cache_of_other_code_is_not_reused(valid_sources: Path, tmp_path
 def _touch_one_note(src: Path) -> None:
     metrics = src / "metrics.md"
     metrics.write_text(metrics.read_text(encoding="utf-8").replace("F1 score", "F-one"))
+
+
+def test_interrupted_patch_leaves_no_trusted_cache(
+    valid_sources: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cached collection is patched in place; a build that fails after patching it
+    must not leave a cache that claims the old content."""
+    first = _build(valid_sources, tmp_path)
+    metrics = valid_sources / "metrics.md"
+    original = metrics.read_text(encoding="utf-8")
+    metrics.write_text(original.replace("F1 score", "F-one"), encoding="utf-8")
+
+    def disk_full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("ankigen.apkg._write_zip", disk_full)
+        with pytest.raises(OSError):
+            build(BuildOptions(source_dir=valid_sources, build_dir=tmp_path, now=NOW + 1))
+    metrics.write_text(original, encoding="utf-8")  # back to what the cache was made from
+    assert _build(valid_sources, tmp_path) == first
