@@ -17,8 +17,8 @@ import hashlib
 import multiprocessing
 import os
 import pickle
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, get_args
@@ -110,30 +110,126 @@ _Job = tuple[Path, str, Path]
 """(file, display path, source folder)."""
 
 
-def _process_job(job: _Job) -> bytes:
-    """Run in a worker: the result goes back pickled once, and that is what the cache keeps."""
-    return pickle.dumps(process_file(*job), protocol=pickle.HIGHEST_PROTOCOL)
-
-
 def _run(jobs: list[_Job], keep_pickles: bool) -> Iterator[tuple[FileResult, bytes | None]]:
-    """Each job's result, in order, with its pickle if ``keep_pickles`` or it was made anyway."""
+    """Each job's result, in order, with its pickle if ``keep_pickles`` or it was made anyway.
+
+    With enough work and ``os.fork``, this process and ``cores - 1`` forked helpers share
+    it; see :class:`_SharedWork`.
+    """
     size = 0
     for path, *_ in jobs:
         with contextlib.suppress(OSError):
             size += path.stat().st_size
-    workers = min(os.cpu_count() or 1, 8)
-    if workers < 2 or len(jobs) < PARALLEL_MIN_FILES or size < PARALLEL_MIN_BYTES:
-        for job in jobs:
-            result = process_file(*job)
-            pickled = pickle.dumps(result, pickle.HIGHEST_PROTOCOL) if keep_pickles else None
-            yield result, pickled
+    helpers = min(os.cpu_count() or 1, 8) - 1
+    if (
+        helpers < 1
+        or len(jobs) < PARALLEL_MIN_FILES
+        or size < PARALLEL_MIN_BYTES
+        or not hasattr(os, "fork")
+    ):
+        yield from _run_here(jobs, keep_pickles)
         return
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    chunk = max(1, min(16, len(jobs) // (workers * 4)))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for pickled in pool.map(_process_job, jobs, chunksize=chunk):
-            yield _unpickle(pickled), pickled
+    with tempfile.TemporaryDirectory(prefix="ankigen-parse-") as scratch:
+        yield from _SharedWork(jobs, helpers, Path(scratch)).results(keep_pickles)
+
+
+def _run_here(
+    jobs: Sequence[_Job], keep_pickles: bool
+) -> Iterator[tuple[FileResult, bytes | None]]:
+    for job in jobs:
+        result = process_file(*job)
+        yield result, pickle.dumps(result, pickle.HIGHEST_PROTOCOL) if keep_pickles else None
+
+
+class _SharedWork:
+    """Jobs cut into chunks, done by this process from the start and by forked helpers from
+    the end, until they meet.
+
+    The two ends are claimed through two counters in shared memory, so the work balances
+    itself whatever each process's speed. This process's results need no pickling round
+    trip. Helpers write theirs (pickled) to their own file, which is read once they have
+    exited; any chunk a helper claimed but did not write (it failed) is done here. No
+    threads: a thread in this process (as in ``concurrent.futures``) must take the GIL
+    from the parsing to hand out work, and the helpers starved.
+    """
+
+    def __init__(self, jobs: Sequence[_Job], helpers: int, scratch: Path) -> None:
+        step = max(1, min(32, len(jobs) // 64))
+        self._chunks = [jobs[k : k + step] for k in range(0, len(jobs), step)]
+        context = multiprocessing.get_context("fork")
+        self._lock = context.Lock()
+        self._ends = context.RawArray("q", [0, len(self._chunks)])  # next low, next high
+        self._files = [scratch / f"helper-{n}.results" for n in range(helpers)]
+        self._pids = [self._fork(path) for path in self._files]
+
+    def _claim(self, from_start: bool) -> int | None:
+        with self._lock:
+            low, high = int(self._ends[0]), int(self._ends[1])
+            if low >= high:
+                return None
+            if from_start:
+                self._ends[0] = low + 1
+                return low
+            self._ends[1] = high - 1
+            return high - 1
+
+    def _fork(self, path: Path) -> int:
+        pid = os.fork()
+        if pid:
+            return pid
+        status = 1  # the helper: claim, parse, write; leave without any clean-up
+        try:
+            with path.open("wb") as out:
+                while (index := self._claim(from_start=False)) is not None:
+                    blobs = _process_jobs(self._chunks[index])
+                    record = b"".join(len(b).to_bytes(8, "little") + b for b in blobs)
+                    out.write(index.to_bytes(8, "little") + len(record).to_bytes(8, "little"))
+                    out.write(record)
+            status = 0
+        finally:
+            os._exit(status)
+
+    def results(self, keep_pickles: bool) -> Iterator[tuple[FileResult, bytes | None]]:
+        """Every job's result in order."""
+        done_here = 0
+        while (index := self._claim(from_start=True)) is not None:
+            yield from _run_here(self._chunks[index], keep_pickles)
+            done_here = index + 1
+        for pid in self._pids:
+            os.waitpid(pid, 0)
+        written = self._written()
+        for index in range(done_here, len(self._chunks)):
+            found = written.get(index)
+            if found is None or len(found[1]) != len(self._chunks[index]):
+                yield from _run_here(self._chunks[index], keep_pickles)
+                continue
+            path, spans = found
+            with path.open("rb") as data:
+                for offset, length in spans:
+                    data.seek(offset)
+                    pickled = data.read(length)
+                    yield _unpickle(pickled), pickled
+
+    def _written(self) -> dict[int, tuple[Path, list[tuple[int, int]]]]:
+        """Where each chunk's results are: (file, [(offset, length) per job])."""
+        found: dict[int, tuple[Path, list[tuple[int, int]]]] = {}
+        for path in self._files:
+            with contextlib.suppress(OSError), path.open("rb") as data:
+                while len(head := data.read(16)) == 16:
+                    index = int.from_bytes(head[:8], "little")
+                    end = data.tell() + int.from_bytes(head[8:], "little")
+                    spans = []
+                    while data.tell() < end and len(size := data.read(8)) == 8:
+                        length = int.from_bytes(size, "little")
+                        spans.append((data.tell(), length))
+                        data.seek(length, os.SEEK_CUR)
+                    if data.tell() == end:
+                        found[index] = (path, spans)
+        return found
+
+
+def _process_jobs(jobs: Sequence[_Job]) -> list[bytes]:
+    return [pickle.dumps(process_file(*job), pickle.HIGHEST_PROTOCOL) for job in jobs]
 
 
 def _unpickle(data: bytes | memoryview) -> FileResult:

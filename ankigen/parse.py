@@ -649,6 +649,9 @@ def _fast_scan(walker: _FileWalker) -> None:
     lines = walker.lines
     count = len(lines)
     i = 0
+    # Of the current note's field list: whether it is loose, and whether an item whose
+    # rendering depends on that was rendered tight.
+    loose = rendered_tight = False
     if lines and lines[0] == "---":
         end = next((j for j in range(1, count) if lines[j] == "---"), None)
         if end is None:
@@ -683,8 +686,17 @@ def _fast_scan(walker: _FileWalker) -> None:
             continue
         if not raw.startswith("- **"):
             raise _Fallback  # stray content and its diagnostics: leave to the full parser
-        if walker._has_list and lines[i - 1].strip() == "" and not _in_list(lines, i):
-            raise _Fallback
+        if not walker._has_list:
+            loose = rendered_tight = False
+        elif lines[i - 1].strip() == "":
+            if not _in_list(lines, i):
+                raise _Fallback
+            # A blank line between items makes the whole list loose, which shows the
+            # paragraphs directly inside every item; those rendered tight on their own
+            # would now be wrong.
+            if rendered_tight:
+                raise _Fallback
+            loose = True
         walker._has_list = True
         # The item runs on over indented lines and blank lines followed by indented lines.
         end = i + 1
@@ -699,8 +711,15 @@ def _fast_scan(walker: _FileWalker) -> None:
             raise _Fallback  # a lazy continuation line
         if end == i + 1:
             _fast_single_line_item(walker, i + 1, raw)
-        else:
-            _fast_block_item(walker, i, end)
+        elif not _fast_simple_sublist(walker, i, end):
+            item_loose = any(not line.strip() for line in lines[i:end])
+            if item_loose and rendered_tight:
+                raise _Fallback  # this item makes the list loose: see above
+            loose = loose or item_loose  # a loose item is parsed loose on its own too
+            if _fast_block_item(walker, i, end) and not item_loose:
+                if loose:
+                    raise _Fallback  # rendered tight, but its list is loose
+                rendered_tight = True
         i = end
     walker.finish_note()
 
@@ -713,7 +732,8 @@ def _in_list(lines: list[str], i: int) -> bool:
     return j >= 0 and (lines[j].startswith(("- ", "  ")))
 
 
-def _fast_single_line_item(walker: _FileWalker, line: int, raw: str) -> None:
+def _label_and_value(raw: str) -> tuple[str, str]:
+    """The label and the value of a ``- **Label:** value`` line (else :class:`_Fallback`)."""
     match = _FAST_ITEM.match(raw)
     if match is None:
         raise _Fallback
@@ -726,20 +746,29 @@ def _fast_single_line_item(walker: _FileWalker, line: int, raw: str) -> None:
         raise _Fallback
     if not label or (rest and rest[0] != " "):
         raise _Fallback  # a value glued to its label: leave the rare case to the full parse
-    value = rest.strip()
-    bullet = walker.at(line, 1)
-    label_at = walker.at(line, 3)
+    return label, rest.strip()
+
+
+def _simple_inline(value: str) -> tuple[str, str] | None:
+    """HTML and plain text of a value that is plain text, or plain text and code spans.
+
+    None for anything else (it needs markdown-it's inline parser).
+    """
     if not _PLAIN_VALUE.search(value):
-        walker._fields.append(
-            SourceField(
-                Located(label, label_at), escapeHtml(value), " ".join(value.split()), bullet
-            )
-        )
-        return
+        return escapeHtml(value), " ".join(value.split())
     # Single backticks only: then each one closes the span the one before it opened.
     if "`" in value and "``" not in value and not _PLAIN_VALUE.search(_CODE_SPAN.sub("x", value)):
-        html, text = _code_spans_only(value)
-        walker._fields.append(SourceField(Located(label, label_at), html, text, bullet))
+        return _code_spans_only(value)
+    return None
+
+
+def _fast_single_line_item(walker: _FileWalker, line: int, raw: str) -> None:
+    label, value = _label_and_value(raw)
+    bullet = walker.at(line, 1)
+    label_at = walker.at(line, 3)
+    simple = _simple_inline(value)
+    if simple is not None:
+        walker._fields.append(SourceField(Located(label, label_at), *simple, bullet))
         return
     problems_before = len(walker.diagnostics)
     walker.env.media, walker.env.media_problems = [], []
@@ -789,8 +818,46 @@ def _code_spans_only(value: str) -> tuple[str, str]:
     return "".join(html).strip(), " ".join("".join(text).split())
 
 
-def _fast_block_item(walker: _FileWalker, start: int, end: int) -> None:
-    """Block-parse one item with continuation lines, keeping its real line numbers."""
+_SUBLIST_ITEM = re.compile(r"  - (\S.*)")
+_ORDERED_START = re.compile(r"\d+[.)]")
+
+
+def _fast_simple_sublist(walker: _FileWalker, start: int, end: int) -> bool:
+    """Read a label with nothing after it and a tight list of simple values under it.
+
+    The shape of format and option lists (``- **Training input:**`` then ``  - `text/csv```
+    lines). False, with nothing done, for anything else.
+    """
+    lines = walker.lines
+    try:
+        label, value = _label_and_value(lines[start])
+    except _Fallback:
+        return False
+    if value:
+        return False
+    items: list[tuple[str, str]] = []
+    for raw in lines[start + 1 : end]:
+        match = _SUBLIST_ITEM.fullmatch(raw)
+        if match is None or _ORDERED_START.match(match.group(1)):
+            return False
+        simple = _simple_inline(match.group(1).strip())
+        if simple is None:
+            return False
+        items.append(simple)
+    html = "<ul>\n" + "".join(f"<li>{h}</li>\n" for h, _ in items) + "</ul>"
+    text = " ".join(" ".join(t for _, t in items).split())
+    walker._fields.append(
+        SourceField(Located(label, walker.at(start + 1, 3)), html, text, walker.at(start + 1, 1))
+    )
+    return True
+
+
+def _fast_block_item(walker: _FileWalker, start: int, end: int) -> bool:
+    """Block-parse one item with continuation lines, keeping its real line numbers.
+
+    True if the item holds paragraphs after its label, whose rendering depends on
+    whether the whole list is loose (``<p>`` shown) or tight (hidden).
+    """
     tokens = _MD.parse("\n".join(walker.lines[start:end]), walker.render_env)
     if (
         len(tokens) < 4
@@ -805,6 +872,8 @@ def _fast_block_item(walker: _FileWalker, start: int, end: int) -> None:
         if token.map is not None:
             token.map = [token.map[0] + start, token.map[1] + start]
     walker.field_item(tokens[1], tokens[2:-2])
+    level = tokens[1].level + 1
+    return any(t.type == "paragraph_open" and t.level == level for t in tokens[3:-2])
 
 
 def parse_text(

@@ -95,3 +95,50 @@ def test_fast_equals_full_on_values_with_code_spans(value: str) -> None:
         "---\ntags: [exam::MLS-C01::D3-Modeling::3.5]\n---\n\n## concept/x\n\n"
         f"- **Term:** X\n- **Explanation:** {value}\n"
     )
+
+
+_SUB_CONTENT = st.one_of(
+    code_values,
+    _PROSE,
+    st.sampled_from(
+        ["1. one", "2) two", "# head", "> quote", "+ plus", "- dash", "* star", " lead",
+         "", "tail  ", "[ ] task", "<b>x</b>", "&amp;", "    code", "a\\\\", "x_y_z", "$5"]
+    ),
+)  # fmt: skip
+_SUB_LINE = st.one_of(
+    _SUB_CONTENT.map(lambda content: f"  - {content}"),
+    st.sampled_from(["", "    - deeper", "  continued", "  1. ordered", "  * star item"]),
+)
+sublist_items = st.builds(
+    lambda head, lines, after: f"- **Formats:**{head}\n" + "\n".join(lines) + "\n" + after,
+    st.sampled_from(["", " ", "  ", " x", ":"]),
+    st.lists(_SUB_LINE, min_size=1, max_size=6),
+    st.sampled_from(["", "- **Use when:** later\n", "\n- **Use when:** later\n"]),
+)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(sublist_items)
+def test_fast_equals_full_on_sublists(item: str) -> None:
+    """A label over a list of simple values is rendered without markdown-it."""
+    _same(
+        "---\ntags: [exam::MLS-C01::D3-Modeling::3.5]\n---\n\n## algorithm/x\n\n"
+        f"- **Name:** X\n{item}"
+    )
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        # A blank line between items makes the list loose: an item's own paragraphs then
+        # render with <p>, which an item parsed on its own (tight) did not give.
+        "- **Formats:**\n  - # head\n  continued\n\n- **Use when:** later\n",
+        "- **Use when:** first\n\n- **Formats:** a\n\n  more\n- **Avoid when:** b\n  c\n",
+        "- **Formats:** a\n  more\n- **Avoid when:** b\n\n  c\n",
+    ],
+)
+def test_fast_equals_full_on_loose_lists(items: str) -> None:
+    _same(
+        "---\ntags: [exam::MLS-C01::D3-Modeling::3.5]\n---\n\n## algorithm/x\n\n"
+        f"- **Name:** X\n{items}"
+    )
