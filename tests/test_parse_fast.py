@@ -59,6 +59,10 @@ def _same(text: str) -> None:
     assert fast == parse_text(text, "f.md", resolver, fast=False)
 
 
+def _same_note(key: str, body: str) -> None:
+    _same(f"---\ntags: [exam::MLS-C01::D3-Modeling::3.5]\n---\n\n## {key}\n\n{body}")
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(documents)
 def test_fast_equals_full_on_generated_notes(text: str) -> None:
@@ -91,10 +95,7 @@ code_values = st.lists(
 @given(code_values)
 def test_fast_equals_full_on_values_with_code_spans(value: str) -> None:
     """Values whose only markup is code spans are rendered without markdown-it."""
-    _same(
-        "---\ntags: [exam::MLS-C01::D3-Modeling::3.5]\n---\n\n## concept/x\n\n"
-        f"- **Term:** X\n- **Explanation:** {value}\n"
-    )
+    _same_note("concept/x", f"- **Term:** X\n- **Explanation:** {value}\n")
 
 
 _SUB_CONTENT = st.one_of(
@@ -121,10 +122,7 @@ sublist_items = st.builds(
 @given(sublist_items)
 def test_fast_equals_full_on_sublists(item: str) -> None:
     """A label over a list of simple values is rendered without markdown-it."""
-    _same(
-        "---\ntags: [exam::MLS-C01::D3-Modeling::3.5]\n---\n\n## algorithm/x\n\n"
-        f"- **Name:** X\n{item}"
-    )
+    _same_note("algorithm/x", f"- **Name:** X\n{item}")
 
 
 @pytest.mark.parametrize(
@@ -138,7 +136,4 @@ def test_fast_equals_full_on_sublists(item: str) -> None:
     ],
 )
 def test_fast_equals_full_on_loose_lists(items: str) -> None:
-    _same(
-        "---\ntags: [exam::MLS-C01::D3-Modeling::3.5]\n---\n\n## algorithm/x\n\n"
-        f"- **Name:** X\n{items}"
-    )
+    _same_note("algorithm/x", f"- **Name:** X\n{items}")
