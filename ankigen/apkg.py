@@ -248,7 +248,8 @@ def _note_type_signature(note_type: NoteType) -> str:
 def _note_digests(
     notes: Sequence[PackagedNote], note_types: Mapping[str, NoteType]
 ) -> dict[str, str]:
-    """What each note's rows depend on: its content, its time and its note type."""
+    """What each note's rows depend on (its content, its time and its note type), by GUID,
+    and what the collection row depends on (under ``_COL``)."""
     signatures = {name: _note_type_signature(nt) for name, nt in note_types.items()}
     digests = {}
     for note in notes:
@@ -260,7 +261,16 @@ def _note_digests(
             ).hexdigest()
         )
         digests[note.guid] = f"{content}:{note.mod}:{signatures[note.kind]}"
+    # The collection row (decks and note types) depends on which decks and kinds there are.
+    decks = sorted({n.deck for n in notes})
+    kinds = sorted({n.kind for n in notes})
+    col = "\x1f".join([*decks, "", *(f"{k}:{signatures[k]}" for k in kinds)])
+    digests[_COL] = hashlib.blake2b(col.encode(), digest_size=16).hexdigest()
     return digests
+
+
+_COL = ""
+"""The key, among the digests of notes (by GUID, never empty), of the collection row's."""
 
 
 def _collection_file(
@@ -297,7 +307,8 @@ def _collection_file(
             changed = [n for n in notes if base.get(n.guid) != digests[n.guid]]
             stale = [guid for guid in base if guid not in digests] + [n.guid for n in changed]
             _replace_notes(cursor, scratch, stale, changed, note_types)
-            _write_col(cursor, scratch, notes, note_types)
+            if base.get(_COL) != digests[_COL]:
+                _write_col(cursor, scratch, notes, note_types)
         _pin_model_times(cursor, note_types, note_type_mods)
         connection.commit()
         # VACUUM copies the schema cookie (+1), the one header field that remembers the
