@@ -143,7 +143,11 @@ class KindSpec:
 
     def field_by_label(self, label: str) -> FieldSpec | None:
         """Look up a field by its label, ignoring case and repeated spaces."""
-        return _FIELDS_BY_LABEL[self.name].get(normalise_label(label))
+        return self.field_by_normalised_label(normalise_label(label))
+
+    def field_by_normalised_label(self, label: str) -> FieldSpec | None:
+        """Look up a field by a label already passed through :func:`normalise_label`."""
+        return _FIELDS_BY_LABEL[self.name].get(label)
 
 
 def normalise_label(label: str) -> str:

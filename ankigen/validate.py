@@ -8,6 +8,7 @@ silently.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -46,8 +47,12 @@ def _normalise(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
+@functools.lru_cache(maxsize=4096)
 def check_tag(tag: Located) -> Diagnostic | None:
-    """Check one tag, and exam tags against the taxonomy in ``config.EXAMS``."""
+    """Check one tag, and exam tags against the taxonomy in ``config.EXAMS``.
+
+    Cached: a file's front-matter tags are checked once, not once per note.
+    """
     value, at = tag.value, tag.location
     if not value or not _TAG.match(value):
         return Diagnostic(
@@ -164,7 +169,7 @@ def _check_note(source: SourceFile, note: SourceNote, out: list[Diagnostic]) -> 
                     )
                 )
             continue
-        spec = kind.field_by_label(item.label.value)
+        spec = kind.field_by_normalised_label(label)
         if spec is None:
             labels = [f.label for f in kind.fields]
             out.append(
