@@ -1,10 +1,11 @@
 """Per-file work (parse and file-local checks): run in parallel, reused from a content cache.
 
 Each note file's result depends only on its bytes, its path, the media folder and the
-ankigen code, so it is cached under ``build/.cache/`` keyed by a hash of all four. The
-cache is an accelerator only: an entry that is missing, stale (any key change), truncated
-or corrupt is ignored and recomputed, never trusted. Files that are not cached are parsed
-in worker processes when there are enough of them to pay for the processes.
+ankigen code, so it is cached under ``build/.cache/`` keyed by a hash of all four, in one
+checksummed pack file. The cache is an accelerator only: an entry that is missing, stale
+(any key change), truncated or corrupt is ignored and recomputed, never trusted. Files
+that are not cached are parsed by this process and forked helpers together when there
+are enough of them to pay for the helpers (:class:`_SharedWork`).
 """
 
 from __future__ import annotations
