@@ -18,7 +18,7 @@ import sqlite3
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +83,26 @@ def _row_id(guid: str) -> int:
     return (1 << 50) | int.from_bytes(digest[:5], "big")
 
 
+def note_ids(guids: Iterable[str]) -> dict[str, int]:
+    """Each GUID's note id: :func:`_row_id`, made unique across the whole set.
+
+    Ids have 40 random bits, so among 100,000 notes two collide about once in 200 decks.
+    Colliding GUIDs are taken in sorted order: the first keeps the id, each next one
+    takes the next free id. Deterministic for a given set of notes; a note whose id moves
+    because another note arrived is rewritten like any changed note (its id is part of
+    what the package cache compares).
+    """
+    wanted = sorted((_row_id(guid), guid) for guid in guids)
+    ids: dict[str, int] = {}
+    taken: set[int] = set()
+    for note_id, guid in wanted:
+        while note_id in taken:
+            note_id += 1
+        taken.add(note_id)
+        ids[guid] = note_id
+    return ids
+
+
 #: Card ids are the note id followed by the card's template number in these low bits, so
 #: a note's cards sort together and after its id (rows and the nid index are appended).
 _ORD_BITS = 4
@@ -106,7 +126,9 @@ def _model(note_type: NoteType) -> genanki.Model:
 
 
 def _genanki_decks(
-    notes: Sequence[PackagedNote], note_types: Mapping[str, NoteType]
+    notes: Sequence[PackagedNote],
+    note_types: Mapping[str, NoteType],
+    ids_by_guid: Mapping[str, int],
 ) -> tuple[list[genanki.Deck], list[int], dict[int, int]]:
     """genanki decks holding ``notes`` in writing order, the row ids genanki will use, and
     each note's change time by note id.
@@ -136,16 +158,18 @@ def _genanki_decks(
     mods: dict[int, int] = {}
     for deck in ordered:
         for packaged in deck.notes:
-            note_id = _row_id(packaged.guid)
+            note_id = ids_by_guid[packaged.guid]
             mods[note_id] = times[packaged.guid]
             ids.append(note_id)
             ids.extend(_card_id(note_id, card.ord) for card in packaged.cards)
-    assert len(mods) == len(notes), "note id collision"
     return ordered, ids, mods
 
 
 def _write_notes(
-    cursor: sqlite3.Cursor, notes: Sequence[PackagedNote], note_types: Mapping[str, NoteType]
+    cursor: sqlite3.Cursor,
+    notes: Sequence[PackagedNote],
+    note_types: Mapping[str, NoteType],
+    ids_by_guid: Mapping[str, int],
 ) -> None:
     """Write a complete collection holding ``notes`` with genanki, each with its own time.
 
@@ -153,7 +177,7 @@ def _write_notes(
     so each note and its cards carry the time the note's content last changed (from the
     lock), not the build time genanki would stamp on every row.
     """
-    decks, ids, mods = _genanki_decks(notes, note_types)
+    decks, ids, mods = _genanki_decks(notes, note_types, ids_by_guid)
     rows = _RowBatcher(cursor, mods)
     genanki.Package(decks).write_to_db(rows, 0, iter(ids))
     rows.flush()
@@ -246,9 +270,9 @@ def _note_type_signature(note_type: NoteType) -> str:
 
 
 def _note_digests(
-    notes: Sequence[PackagedNote], note_types: Mapping[str, NoteType]
+    notes: Sequence[PackagedNote], note_types: Mapping[str, NoteType], ids: Mapping[str, int]
 ) -> dict[str, str]:
-    """What each note's rows depend on (its content, its time and its note type), by GUID,
+    """What each note's rows depend on (its content, time, note type and id), by GUID,
     and what the collection row depends on (under ``_COL``)."""
     signatures = {name: _note_type_signature(nt) for name, nt in note_types.items()}
     digests = {}
@@ -260,11 +284,12 @@ def _note_digests(
                 digest_size=16,
             ).hexdigest()
         )
-        digests[note.guid] = f"{content}:{note.mod}:{signatures[note.kind]}"
-    # The collection row (decks and note types) depends on which decks and kinds there are.
-    decks = sorted({n.deck for n in notes})
+        digests[note.guid] = f"{content}:{note.mod}:{signatures[note.kind]}:{ids[note.guid]}"
+    # The collection row depends on which kinds are in which decks (a note type records
+    # the last deck written with it) and on the note types.
+    pairs = sorted({f"{n.deck}\x1e{n.kind}" for n in notes})
     kinds = sorted({n.kind for n in notes})
-    col = "\x1f".join([*decks, "", *(f"{k}:{signatures[k]}" for k in kinds)])
+    col = "\x1f".join([*pairs, "", *(f"{k}:{signatures[k]}" for k in kinds)])
     digests[_COL] = hashlib.blake2b(col.encode(), digest_size=16).hexdigest()
     return digests
 
@@ -287,7 +312,8 @@ def _collection_file(
     notes give the same bytes whatever the history of the database they came from. With a
     cache, the file is written there (see :func:`_keep_collection`).
     """
-    digests = _note_digests(notes, note_types)
+    ids = note_ids(n.guid for n in notes)
+    digests = _note_digests(notes, note_types, ids)
     work = scratch / "work.anki2"
     base = _cached_collection(cache) if cache is not None else None
     if cache is not None and base is not None:
@@ -302,11 +328,11 @@ def _collection_file(
     try:
         cursor = connection.cursor()
         if base is None:
-            _write_notes(cursor, notes, note_types)
+            _write_notes(cursor, notes, note_types, ids)
         else:
             changed = [n for n in notes if base.get(n.guid) != digests[n.guid]]
             stale = [guid for guid in base if guid not in digests] + [n.guid for n in changed]
-            _replace_notes(cursor, scratch, stale, changed, note_types)
+            _replace_notes(cursor, scratch, stale, changed, note_types, ids)
             if base.get(_COL) != digests[_COL]:
                 _write_col(cursor, scratch, notes, note_types)
         _pin_model_times(cursor, note_types, note_type_mods)
@@ -338,17 +364,21 @@ def _replace_notes(
     stale: Sequence[str],
     changed: Sequence[PackagedNote],
     note_types: Mapping[str, NoteType],
+    ids: Mapping[str, int],
 ) -> None:
-    """Delete the rows of notes that changed or left; insert the changed ones afresh."""
-    gone = [(_row_id(guid),) for guid in stale]
-    cursor.executemany("DELETE FROM cards WHERE nid = ?", gone)
-    cursor.executemany("DELETE FROM notes WHERE id = ?", gone)
+    """Delete the rows of notes that changed or left (found by GUID: their ids may have
+    been assigned differently); insert the changed ones afresh."""
+    cursor.execute("CREATE TEMP TABLE gone (guid TEXT PRIMARY KEY)")
+    cursor.executemany("INSERT OR IGNORE INTO gone VALUES (?)", [(guid,) for guid in stale])
+    cursor.execute("DELETE FROM cards WHERE nid IN (SELECT id FROM notes WHERE guid IN gone)")
+    cursor.execute("DELETE FROM notes WHERE guid IN gone")
+    cursor.execute("DROP TABLE gone")
     if not changed:
         return
     delta_path = scratch / "delta.anki2"
     delta = _connect(delta_path)
     try:
-        _write_notes(delta.cursor(), changed, note_types)
+        _write_notes(delta.cursor(), changed, note_types, ids)
         delta.commit()
     finally:
         delta.close()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import pickle
 import sqlite3
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -204,3 +207,38 @@ def test_interrupted_patch_leaves_no_trusted_cache(
             build(BuildOptions(source_dir=valid_sources, build_dir=tmp_path, now=NOW + 1))
     metrics.write_text(original, encoding="utf-8")  # back to what the cache was made from
     assert _build(valid_sources, tmp_path) == first
+
+
+@pytest.mark.parametrize("ids", ["colliding", "real"])
+def test_new_note_in_another_deck_patches_like_fresh(
+    valid_sources: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ids: str
+) -> None:
+    """A kind's first note in another deck changes the collection row (the note type
+    remembers its last deck). And 40-bit ids collide now and then in a large deck: a
+    collision never breaks a build, and a patch still equals a fresh build when a new note
+    takes a taken id."""
+
+    def tiny(guid: str) -> int:  # three ids for every note: collisions for sure
+        return (1 << 50) | (int.from_bytes(guid.encode(), "big") % 3)
+
+    if ids == "colliding":
+        monkeypatch.setattr("ankigen.apkg._row_id", tiny)
+    deck = _build(valid_sources, tmp_path)
+    with zipfile.ZipFile(io.BytesIO(deck)) as package:
+        database = tmp_path / "collection.anki2"
+        database.write_bytes(package.read("collection.anki2"))
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        notes = connection.execute("SELECT id FROM notes").fetchall()
+        cards = connection.execute("SELECT id, nid, ord FROM cards").fetchall()
+    assert len(notes) > 3 and len({n for (n,) in notes}) == len(notes)
+    assert all(card == nid << 4 | ord_ for card, nid, ord_ in cards)
+    assert {nid for _, nid, _ in cards} <= {n for (n,) in notes}
+
+    other = valid_sources / "topic" / "other.md"
+    other.write_text(
+        other.read_text(encoding="utf-8") + "\n## qa/new-one\n\n- **Question:** Q?\n"
+        "- **Answer:** A.\n",
+        encoding="utf-8",
+    )
+    patched = _build(valid_sources, tmp_path)
+    assert patched == _build(valid_sources, tmp_path / "fresh", use_cache=False)
