@@ -116,6 +116,8 @@ class Corpus:
     """Seconds spent in each stage, in order."""
     digests: Mapping[str, str] = field(default_factory=dict)
     """Content hash of each note by key (computed per file, so cached with it)."""
+    guids: Mapping[str, str] = field(default_factory=dict)
+    """The GUID each note gets if it is new to the lock, by key (computed per file too)."""
 
     @property
     def ok(self) -> bool:
@@ -239,6 +241,7 @@ def load(
         diagnostics=tuple(sort_diagnostics(diagnostics)),
         timings=timer.laps,
         digests={key: digest for r in results for key, digest in r.digests},
+        guids={key: guid for r in results for key, guid in r.guids},
     )
 
 
@@ -268,6 +271,7 @@ def _lock_stage(
         options.timestamp(),
         display,
         corpus.digests,
+        corpus.guids,
     )
     return update, _with(corpus, update.diagnostics)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, get_args
 
-from ankigen.apkg import MediaFile
+from ankigen.apkg import MediaFile, guid_for_key
 from ankigen.cards import CardModel, Note
 from ankigen.diagnostics import Diagnostic
 from ankigen.fileio import atomic_replace
@@ -59,6 +59,9 @@ class FileResult:
     media: tuple[MediaFile, ...]
     """The images its notes show."""
     digests: tuple[tuple[str, str], ...] = ()
+    guids: tuple[tuple[str, str], ...] = ()
+    """(key, GUID) of each checked note, as a new note gets it (from its key, or the key it
+    was renamed from): computed here, in parallel, rather than for the lock, serially."""
     """(key, content hash) of each checked note, as the lock compares them."""
 
 
@@ -97,6 +100,7 @@ def process_file(path: Path, display: str, source_dir: Path) -> FileResult:
         )
         for c in checked
     )
+    guids = tuple((c.note.key, guid_for_key(c.note.renamed_from or c.note.key)) for c in checked)
     return FileResult(
         display,
         source is not None,
@@ -104,6 +108,7 @@ def process_file(path: Path, display: str, source_dir: Path) -> FileResult:
         tuple(problems),
         tuple(media.files.values()),
         digests,
+        guids,
     )
 
 

@@ -491,8 +491,13 @@ def update_lock(
     now: int,
     lock_display: str,
     digests: Mapping[str, str] | None = None,
+    new_guids: Mapping[str, str] | None = None,
 ) -> LockUpdate:
-    """Compute the lock the sources imply, given the lock on disk and the current time."""
+    """Compute the lock the sources imply, given the lock on disk and the current time.
+
+    ``digests`` and ``new_guids`` are each note's content hash and new-note GUID by key, if
+    already computed (they are computed here otherwise).
+    """
     diagnostics: list[Diagnostic] = []
     type_entries: dict[str, LockedNoteType] = {}
     type_changes: list[str] = []
@@ -532,7 +537,11 @@ def update_lock(
             if previous is not None:
                 consumed.add(origin)
                 renamed.append((origin, note.key))
-        guid = previous.guid if previous else guid_for_key(origin or note.key)
+        guid = (
+            previous.guid
+            if previous
+            else (new_guids or {}).get(note.key) or guid_for_key(origin or note.key)
+        )
         digest = (digests or {}).get(note.key) or content_hash(
             note.kind.name, note.deck, note.tags, note.field_values()
         )

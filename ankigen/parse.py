@@ -632,6 +632,12 @@ _UNSAFE_LINE = re.compile(
 )
 
 
+#: Whitespace other than space, tab and newline (form feed, no-break space...): Python's
+#: ``str.strip`` removes it but Markdown does not count it as blank, so files holding any
+#: are left to the full parse.
+_ODD_SPACE = re.compile(r"[^\S \t\n]")
+
+
 class _Fallback(Exception):
     """The file is not in the simple shape the fast scanner reads; use the full parser."""
 
@@ -889,7 +895,7 @@ def parse_text(
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     text = text.replace("\x00", "\ufffd")
     lines = text.split("\n")
-    if fast:
+    if fast and not _ODD_SPACE.search(text):
         walker = _FileWalker(path, lines, _Env(resolve_media))
         try:
             _fast_scan(walker)

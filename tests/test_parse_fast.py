@@ -137,3 +137,14 @@ def test_fast_equals_full_on_sublists(item: str) -> None:
 )
 def test_fast_equals_full_on_loose_lists(items: str) -> None:
     _same_note("algorithm/x", f"- **Name:** X\n{items}")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "## metric/x\n\n\x0c",  # found by the fuzzer: a form feed is not a blank line
+        "## concept/x\n\n- **Term:** a\xa0\n\x0b\n- **Explanation:** b\u2003\n",
+    ],
+)
+def test_fast_equals_full_on_odd_whitespace(text: str) -> None:
+    _same(text)
