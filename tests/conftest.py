@@ -9,6 +9,12 @@ from pathlib import Path
 
 import pytest
 from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPackageRequest
+from hypothesis import settings
+
+# The normal suite's property tests draw the same examples on every run, so that CI's
+# verdict does not depend on luck; the long runs (`pytest -m fuzz`) explore at random.
+settings.register_profile("suite", derandomize=True)
+settings.load_profile("suite")
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = REPO / "tests" / "cases"

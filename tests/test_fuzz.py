@@ -18,7 +18,12 @@ from ankigen.diagnostics import CODES, Diagnostic
 from ankigen.parse import MediaProblem, decode, parse_text
 from ankigen.validate import validate
 
-LONG = settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
+LONG = settings(
+    max_examples=10_000,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=False,  # the long runs explore; the normal suite is repeatable (conftest)
+)
 SHORT = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 
 _PIECES = [
