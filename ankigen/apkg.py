@@ -92,8 +92,11 @@ def note_ids(guids: Iterable[str]) -> dict[str, int]:
     because another note arrived is rewritten like any changed note (its id is part of
     what the package cache compares).
     """
-    wanted = sorted((_row_id(guid), guid) for guid in guids)
-    ids: dict[str, int] = {}
+    ids = {guid: _row_id(guid) for guid in guids}
+    if len(set(ids.values())) == len(ids):
+        return ids  # the usual case
+    wanted = sorted((note_id, guid) for guid, note_id in ids.items())
+    ids = {}
     taken: set[int] = set()
     for note_id, guid in wanted:
         while note_id in taken:
