@@ -390,8 +390,9 @@ def _packaged(update: LockUpdate) -> list[PackagedNote]:
 def build(options: BuildOptions) -> BuildResult:
     """Check the sources and, if they are clean, write the requested packages and the lock.
 
-    Packages are written first and the lock last, each atomically, so a failure leaves
-    the previous deck and lock as they were.
+    Packages are put in place first and the lock last, each atomically (the lock is
+    written meanwhile by a forked child, see ``lock.lock_written_after``), so a failure
+    leaves the previous deck and lock as they were.
     """
     with _no_cyclic_gc():
         return _build(options)
