@@ -10,7 +10,7 @@ import contextlib
 import gc
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from ankigen.lock import (
     update_lock,
 )
 from ankigen.media import MEDIA_DIR_NAME
-from ankigen.render import NoteType, render_note_types
+from ankigen.render import render_note_types
 from ankigen.validate import check_corpus
 
 
@@ -429,7 +429,6 @@ def _build(options: BuildOptions) -> BuildResult:
         return BuildResult(corpus=corpus, lock=update, errors=tuple(errors))
     type_mods = {kind: entry.changed for kind, entry in update.lock.note_types.items()}
     outputs = []
-    card_count = _card_counter(note_types)
     with contextlib.ExitStack() as stack:
         if options.update_lock and (update.stale or lock_missing):
             # Written meanwhile (with its parse for the next build), put in place after
@@ -447,29 +446,10 @@ def _build(options: BuildOptions) -> BuildResult:
             if options.use_cache:
                 package_cache = options.build_dir / ".cache" / "package" / path.stem
             write_apkg(path, notes, note_types, media, type_mods, package_cache)
-            outputs.append((path, len(notes), sum(map(card_count, notes))))
+            cards = sum(note_types[n.kind].kind.card_count(n.fields) for n in notes)
+            outputs.append((path, len(notes), cards))
         timer.lap("package")
     timer.lap("write-lock")
     return BuildResult(
         corpus=corpus, lock=update, outputs=tuple(outputs), timings=corpus.timings + timer.laps
     )
-
-
-def _card_counter(note_types: Mapping[str, NoteType]) -> Callable[[PackagedNote], int]:
-    """Counts a packaged note's cards: one per card field with a value."""
-    positions = {
-        name: tuple(i for i, f in enumerate(nt.kind.fields) if f in nt.kind.card_fields)
-        for name, nt in note_types.items()
-    }
-    if all(
-        p == tuple(range(1, len(nt.kind.fields)))
-        for p, nt in zip(positions.values(), note_types.values(), strict=True)
-    ):
-        # Every field after the first makes a card: count the empty ones in C.
-        return lambda note: len(note.fields) - 1 - note.fields[1:].count("")
-
-    def count(note: PackagedNote) -> int:
-        fields = note.fields
-        return sum(1 for i in positions[note.kind] if i < len(fields) and fields[i])
-
-    return count

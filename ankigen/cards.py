@@ -137,6 +137,12 @@ class KindSpec:
         """The fields that each make one card when they have a value."""
         return self.fields[1:]
 
+    def card_count(self, values: tuple[str, ...]) -> int:
+        """How many cards Anki makes from field values in Anki order: one per card field
+        (every field after the subject, see :attr:`card_fields`) with a value."""
+        shown = values[1 : len(self.fields)]
+        return len(shown) - shown.count("")
+
     def __reduce__(self) -> tuple[object, tuple[str]]:
         # Pickled (for the build cache and worker processes) as a reference to KINDS.
         return (_kind_named, (self.name,))
@@ -290,7 +296,7 @@ class Note:
 
     def card_count(self) -> int:
         """How many cards Anki generates: one per card field with a value."""
-        return sum(1 for f in self.kind.card_fields if getattr(self.card, f.attr))
+        return self.kind.card_count(self.field_values())
 
 
 _FIELDS_BY_LABEL: MappingProxyType[str, dict[str, FieldSpec]] = MappingProxyType(

@@ -142,6 +142,12 @@ def _change_a_note(src: Path) -> None:
     metrics.write_text(metrics.read_text(encoding="utf-8").replace("F1 score", "F1"))
 
 
+def _change_a_note_keeping_lock(src: Path) -> bytes:
+    """Change a note (so the lock would be rewritten); return the lock as it was."""
+    _change_a_note(src)
+    return (src / "ankigen.lock").read_bytes()
+
+
 def test_read_only_build_folder(
     built: tuple[Path, Path, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -163,8 +169,7 @@ def test_write_failing_halfway_leaves_previous_deck(
     built: tuple[Path, Path, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     src, out, before = built
-    _change_a_note(src)
-    lock_before = (src / "ankigen.lock").read_bytes()
+    lock_before = _change_a_note_keeping_lock(src)
     real_writestr = zipfile.ZipFile.writestr
     calls = []
 
@@ -188,8 +193,7 @@ def test_lock_write_failing_keeps_the_old_lock(
 ) -> None:
     """The lock is serialised by a forked writer; its failure is reported like any other."""
     src, out, _ = built
-    _change_a_note(src)
-    lock_before = (src / "ankigen.lock").read_bytes()
+    lock_before = _change_a_note_keeping_lock(src)
 
     def full_disk(*args: object) -> str:
         raise OSError(28, "No space left on device")

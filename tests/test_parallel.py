@@ -64,5 +64,15 @@ def test_failing_helper_costs_only_time(tmp_path: Path, shared: pytest.MonkeyPat
     def crash(jobs: list[incremental._Job]) -> list[bytes]:
         raise MemoryError("a helper died")
 
+    claimed_by_helpers: list[int] = []
+    real = incremental._SharedWork._written
+
+    def noting(self: incremental._SharedWork) -> dict[int, tuple[Path, list[tuple[int, int]]]]:
+        # Called once the helpers have exited: chunks above the high end were theirs.
+        claimed_by_helpers.append(len(self._chunks) - int(self._ends[1]))
+        return real(self)
+
     shared.setattr(incremental, "_process_jobs", crash)  # only helpers call it
+    shared.setattr(incremental._SharedWork, "_written", noting)
     assert _results(paths, root) == serial
+    assert claimed_by_helpers and claimed_by_helpers[0] > 0  # so the crash did lose work
