@@ -773,6 +773,8 @@ def _fast_single_line_item(walker: _FileWalker, line: int, raw: str) -> None:
     bullet = walker.at(line, 1)
     label_at = walker.at(line, 3)
     simple = _simple_inline(value)
+    if simple is None:
+        simple = _math_and_strong(value)
     if simple is not None:
         walker._fields.append(SourceField(Located(label, label_at), *simple, bullet))
         return
@@ -819,6 +821,72 @@ def _code_spans_only(value: str) -> tuple[str, str]:
         html += [escapeHtml(outside), f"<code>{escapeHtml(code)}</code>"]
         text += [outside, code]
         at = span.end()
+    html.append(escapeHtml(value[at:]))
+    text.append(value[at:])
+    return "".join(html).strip(), " ".join("".join(text).split())
+
+
+#: A span the fast path renders itself: display math, inline math, or strong text. The
+#: contents are the cautious subset of what markdown-it and the dollar-math plugin accept
+#: (no '$' or backtick in math, no backslash before a closing '$', strong text that starts
+#: and ends with a letter or digit); anything else is left to markdown-it.
+_MARKUP_SPAN = re.compile(
+    r"\$\$(?P<display>[^$`]*[^$`\\])\$\$"
+    r"|\$(?P<math>(?:[^\s$`][^$`]*)?[^\s$`\\])\$"
+    r"|\*\*(?P<strong>[A-Za-z0-9](?:[^\\`*_\[\]!<>&$~|{}\t]*[A-Za-z0-9])?)\*\*"
+)
+#: Markup left between spans sends the value to markdown-it.
+_MARKUP_LEFT = re.compile(r"[\\`*_\[\]!<>&$~|{}]|  |\t")
+#: What may stand right before a strong span's opening '**' and right after its closing
+#: one, so that the first only opens and the second only closes (CommonMark's flanking).
+_STRONG_BEFORE = " ("
+_STRONG_AFTER = " .,;:)?'\"/-"
+
+
+def _math_and_strong(value: str) -> tuple[str, str] | None:
+    """HTML and plain text of a one-line value of plain text, ``$math$``, ``$$math$$``
+    and ``**strong**`` spans, rendered as markdown-it renders them after a label.
+
+    None for anything outside that cautious subset, and for malformed math (markdown-it's
+    path reports it): those values go through markdown-it's inline parser.
+    """
+    if not value or value[0] in "#+-=>":
+        return None
+    html: list[str] = []
+    text: list[str] = []
+    at = 0
+    for span in _MARKUP_SPAN.finditer(value):
+        start, end = span.span()
+        before, after = value[start - 1 : start], value[end : end + 1]
+        if start and start == at:
+            return None  # spans side by side: leave their interplay to markdown-it
+        outside = value[at:start]
+        if _MARKUP_LEFT.search(outside):
+            return None
+        strong = span.group("strong")
+        if strong is not None:
+            if (before and before not in _STRONG_BEFORE) or (after and after not in _STRONG_AFTER):
+                return None
+            inner = f"<strong>{escapeHtml(strong)}</strong>"
+            plain = strong
+        else:
+            # The dollar rule refuses a digit before the opening '$' or after the closing.
+            if before.isdigit() or after.isdigit():
+                return None
+            display = span.group("display")
+            latex = (span.group("math") if display is None else display).strip()
+            if math_problem(latex) is not None:
+                return None
+            if display is None:
+                inner = rf"\({escapeHtml(latex)}\)"
+            else:
+                inner = rf'<span class="math display">\[{escapeHtml(latex)}\]</span>'
+            plain = f"${latex}$"
+        html += [escapeHtml(outside), inner]
+        text += [outside, plain]
+        at = end
+    if at == 0 or _MARKUP_LEFT.search(value, at):
+        return None
     html.append(escapeHtml(value[at:]))
     text.append(value[at:])
     return "".join(html).strip(), " ".join("".join(text).split())

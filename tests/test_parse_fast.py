@@ -98,6 +98,117 @@ def test_fast_equals_full_on_values_with_code_spans(value: str) -> None:
     _same_note("concept/x", f"- **Term:** X\n- **Explanation:** {value}\n")
 
 
+_LATEX = st.text(alphabet=" ab12\\{}_^<&*`$()-=", min_size=0, max_size=8)
+_STRONG_TEXT = st.text(alphabet="ab1 ()-.*$_", min_size=0, max_size=6)
+_EDGES = st.sampled_from(["$", "$$", "*", "**", "\\", "1", " ", "(", ")", "x", "`a`", "_"])
+#: Anything goes: mostly values the fast tier must refuse.
+wild_markup_values = st.lists(
+    st.one_of(
+        _PROSE,
+        _LATEX.map(lambda latex: f"${latex}$"),
+        _LATEX.map(lambda latex: f"$${latex}$$"),
+        _STRONG_TEXT.map(lambda text: f"**{text}**"),
+        _EDGES,
+    ),
+    min_size=1,
+    max_size=8,
+).map("".join)
+_GOOD_LATEX = st.text(alphabet=" ab12\\_^<&*()=+", min_size=1, max_size=8) | st.text(
+    alphabet="ab1\\_^ ", max_size=4
+).map(lambda latex: f"\\frac{{a}}{{{latex}}}")
+_GOOD_STRONG = st.text(alphabet="ab1 ()-.", max_size=6).map(lambda text: f"a{text}1")
+#: Mostly well-formed spans in varied company: a fifth or so take the fast tier.
+markup_values = st.lists(
+    st.tuples(
+        st.sampled_from([" ", " ", ", ", "(", ") ", "", "1", ". "]),
+        st.one_of(
+            _PROSE,
+            _GOOD_LATEX.map(lambda latex: f"${latex}$"),
+            _GOOD_LATEX.map(lambda latex: f"$${latex}$$"),
+            (_GOOD_STRONG | _STRONG_TEXT).map(lambda text: f"**{text}**"),
+            _EDGES,
+        ),
+    ).map("".join),
+    min_size=1,
+    max_size=6,
+).map("".join)
+
+
+def _same_value(value: str) -> None:
+    _same_note("concept/x", f"- **Term:** X\n- **Explanation:** {value}\n")
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(wild_markup_values)
+def test_fast_equals_full_on_wild_math_and_strong(value: str) -> None:
+    _same_value(value)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(markup_values)
+def test_fast_equals_full_on_values_with_math_and_strong(value: str) -> None:
+    """Values of prose, math and strong spans are rendered without markdown-it."""
+    _same_value(value)
+
+
+@pytest.mark.fuzz
+@LONG
+@given(markup_values)
+def test_fast_equals_full_on_math_and_strong_long_run(value: str) -> None:
+    _same_value(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "the **key** idea, $x_i$ and $$\\frac{a}{b}$$.",
+        "$a$$b$",
+        "$$a$$$b$",
+        "**a**$x$",
+        "$x$**a**",
+        "2$x$",
+        "$x$2",
+        "$ x$",
+        "$x $",
+        "$$ x $$",
+        "$x\\$",
+        "a**b**c",
+        "(**b**)",
+        "**b**:",
+        "$\\frac{a}{b$",
+        "$$ $$",
+        "**a** **b**",
+        "***a***",
+        "$`a`$",
+        "**a $b$ c**",
+        "-$x$",
+        "#$x$",
+    ],
+)
+def test_fast_equals_full_on_math_and_strong_edges(value: str) -> None:
+    _same_value(value)
+
+
+def test_math_and_strong_values_skip_markdown_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commonest marked-up values take the fast tier (else this speed-up is lost)."""
+    calls: list[str] = []
+    real = parse_module._MD.parseInline
+    monkeypatch.setattr(
+        parse_module._MD, "parseInline", lambda src, env=None: calls.append(src) or real(src, env)
+    )
+    text = (
+        "## concept/x\n\n- **Term:** X\n- **Explanation:** a **key** idea, $x_i < 1$ and\n"
+        "- **Formula:** $$\\frac{TP}{TP + FP}$$\n"
+    )
+    (source, problems) = parse_text(text, "f.md")
+    assert problems == [] and calls == []
+    html = [f.html for f in source.notes[0].fields]
+    assert html[1:] == [
+        "a <strong>key</strong> idea, \\(x_i &lt; 1\\) and",
+        '<span class="math display">\\[\\frac{TP}{TP + FP}\\]</span>',
+    ]
+
+
 _SUB_CONTENT = st.one_of(
     code_values,
     _PROSE,
