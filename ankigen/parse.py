@@ -624,7 +624,9 @@ def math_problem(latex: str) -> str | None:
     return None
 
 
-_PLAIN_VALUE = re.compile(r"[\\`*_\[\]!<>&$~|{}]|^[#+\-=>]|  |\t")
+#: A character that makes a value more than plain text (with a block-level start, a double
+#: space or a tab: see :func:`_is_plain`).
+_MARKUP_CHAR = re.compile(r"[\\`*_\[\]!<>&$~|{}\t]")
 _CODE_SPAN = re.compile(r"`([^`]+)`")
 _FAST_ITEM = re.compile(r"^- \*\*([A-Za-z0-9 ()/,.':-]+?)\*\*(.*)$")
 _UNSAFE_LINE = re.compile(
@@ -683,14 +685,15 @@ def _fast_scan(walker: _FileWalker) -> None:
             walker.finish_note()
             i += 1
             continue
-        if raw.startswith(" ") or _UNSAFE_LINE.match(raw):
+        item = raw.startswith("- **")
+        if not item and (raw.startswith(" ") or _UNSAFE_LINE.match(raw)):
             raise _Fallback
         if walker._key is None:
             if raw.startswith("- "):
                 raise _Fallback
             i += 1  # introduction prose
             continue
-        if not raw.startswith("- **"):
+        if not item:
             raise _Fallback  # stray content and its diagnostics: leave to the full parser
         if not walker._has_list:
             loose = rendered_tight = False
@@ -707,9 +710,11 @@ def _fast_scan(walker: _FileWalker) -> None:
         # The item runs on over indented lines and blank lines followed by indented lines.
         end = i + 1
         while end < count:
-            indented = lines[end].startswith(("  ", "\t"))
-            blank_inside = not lines[end].strip() and lines[end + 1 : end + 2] != [""]
-            if indented or (blank_inside and end + 1 < count and lines[end + 1][:2] == "  "):
+            following = lines[end]
+            if following.startswith(("  ", "\t")) or (
+                # a blank line inside the item: indented text follows it
+                end + 1 < count and lines[end + 1][:2] == "  " and not following.strip()
+            ):
                 end += 1
             else:
                 break
@@ -755,15 +760,28 @@ def _label_and_value(raw: str) -> tuple[str, str]:
     return label, rest.strip()
 
 
+def _is_plain(value: str) -> bool:
+    """True if markdown-it would render ``value`` (stripped, one line) as its own text."""
+    return (
+        _MARKUP_CHAR.search(value) is None
+        and "  " not in value
+        and not (value and value[0] in "#+-=>")
+    )
+
+
 def _simple_inline(value: str) -> tuple[str, str] | None:
-    """HTML and plain text of a value that is plain text, or plain text and code spans.
+    """HTML and plain text of a stripped one-line value that is plain text, or plain text
+    and code spans.
 
     None for anything else (it needs markdown-it's inline parser).
     """
-    if not _PLAIN_VALUE.search(value):
-        return escapeHtml(value), " ".join(value.split())
+    if _is_plain(value):
+        # No '&', '<' or '>' in plain text: of escapeHtml's work only quotes are left. No
+        # run of whitespace either (stripped, no double space, no tab, odd whitespace
+        # takes the full parse): the text is the value itself.
+        return value.replace('"', "&quot;"), value
     # Single backticks only: then each one closes the span the one before it opened.
-    if "`" in value and "``" not in value and not _PLAIN_VALUE.search(_CODE_SPAN.sub("x", value)):
+    if "`" in value and "``" not in value and _is_plain(_CODE_SPAN.sub("x", value)):
         return _code_spans_only(value)
     return None
 
@@ -835,8 +853,6 @@ _MARKUP_SPAN = re.compile(
     r"|\$(?P<math>(?:[^\s$`][^$`]*)?[^\s$`\\])\$"
     r"|\*\*(?P<strong>[A-Za-z0-9](?:[^\\`*_\[\]!<>&$~|{}\t]*[A-Za-z0-9])?)\*\*"
 )
-#: Markup left between spans sends the value to markdown-it.
-_MARKUP_LEFT = re.compile(r"[\\`*_\[\]!<>&$~|{}]|  |\t")
 #: What may stand right before a strong span's opening '**' and right after its closing
 #: one, so that the first only opens and the second only closes (CommonMark's flanking).
 _STRONG_BEFORE = " ("
@@ -861,8 +877,8 @@ def _math_and_strong(value: str) -> tuple[str, str] | None:
         if start and start == at:
             return None  # spans side by side: leave their interplay to markdown-it
         outside = value[at:start]
-        if _MARKUP_LEFT.search(outside):
-            return None
+        if _MARKUP_CHAR.search(outside) or "  " in outside:
+            return None  # markup left between spans: markdown-it's
         strong = span.group("strong")
         if strong is not None:
             if (before and before not in _STRONG_BEFORE) or (after and after not in _STRONG_AFTER):
@@ -885,7 +901,7 @@ def _math_and_strong(value: str) -> tuple[str, str] | None:
         html += [escapeHtml(outside), inner]
         text += [outside, plain]
         at = end
-    if at == 0 or _MARKUP_LEFT.search(value, at):
+    if at == 0 or _MARKUP_CHAR.search(value, at) or "  " in value[at:]:
         return None
     html.append(escapeHtml(value[at:]))
     text.append(value[at:])
