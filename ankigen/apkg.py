@@ -116,6 +116,26 @@ def _card_id(note_id: int, ord_: int) -> int:
     return note_id << _ORD_BITS | ord_
 
 
+class _Note(genanki.Note):  # type: ignore[misc]
+    """genanki's note without two per-note costs that do not apply to ankigen's notes.
+
+    Fields are HTML from ankigen's own renderer, so genanki's scan for malformed tags
+    (which only warns) is skipped; tags were validated by ``validate.check_tag`` (no
+    whitespace), so they are kept as given instead of being checked again one by one.
+    """
+
+    @property
+    def tags(self) -> list[str]:
+        return self._tags
+
+    @tags.setter
+    def tags(self, value: list[str]) -> None:
+        self._tags = value
+
+    def _check_invalid_html_tags_in_fields(self) -> None:
+        pass
+
+
 def _model(note_type: NoteType) -> genanki.Model:
     kind = note_type.kind
     return genanki.Model(
@@ -148,7 +168,7 @@ def _genanki_decks(
             deck = decks[note.deck] = genanki.Deck(deck_id(note.deck), note.deck)
         width = len(note_types[note.kind].kind.fields)
         deck.add_note(
-            genanki.Note(
+            _Note(
                 model=models[note.kind],
                 fields=[*note.fields, *[""] * (width - len(note.fields))][:width],
                 guid=note.guid,

@@ -9,6 +9,7 @@ every learner's collection: ``tests/test_identity.py`` pins them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import MISSING, dataclass, fields
 from types import MappingProxyType
 from typing import TypeAlias
@@ -156,8 +157,12 @@ class KindSpec:
         return _FIELDS_BY_LABEL[self.name].get(label)
 
 
+@functools.lru_cache(maxsize=1024)
 def normalise_label(label: str) -> str:
-    """Fold case and whitespace so that ``use  When`` matches ``Use when``."""
+    """Fold case and whitespace so that ``use  When`` matches ``Use when``.
+
+    Cached: a deck writes the same few dozen labels on every note.
+    """
     return " ".join(label.split()).casefold()
 
 

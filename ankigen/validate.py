@@ -47,46 +47,45 @@ def _normalise(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
-@functools.lru_cache(maxsize=4096)
 def check_tag(tag: Located) -> Diagnostic | None:
-    """Check one tag, and exam tags against the taxonomy in ``config.EXAMS``.
+    """Check one tag, and exam tags against the taxonomy in ``config.EXAMS``."""
+    problem = _tag_problem(tag.value)
+    return None if problem is None else Diagnostic(tag.location, *problem)
 
-    Cached: a file's front-matter tags are checked once, not once per note.
+
+@functools.lru_cache(maxsize=4096)
+def _tag_problem(value: str) -> tuple[str, str] | None:
+    """(code, message) of what is wrong with a tag, if anything.
+
+    Cached by value: a deck uses a few dozen distinct tags on thousands of notes.
     """
-    value, at = tag.value, tag.location
     if not value or not _TAG.match(value):
-        return Diagnostic(
-            at, "bad-tag", f"tag {value!r} must be non-empty with no spaces or quotes"
-        )
+        return ("bad-tag", f"tag {value!r} must be non-empty with no spaces or quotes")
     parts = value.split("::")
     if parts[0] != EXAM_TAG_PREFIX:
         return None
     if len(parts) not in (3, 4):
-        return Diagnostic(
-            at,
+        return (
             "bad-tag",
             f"exam tag {value!r} must be exam::EXAM::DOMAIN or exam::EXAM::DOMAIN::TASK",
         )
     exam = EXAMS.get(parts[1])
     if exam is None:
-        return Diagnostic(
-            at,
+        return (
             "unknown-exam",
             f"unknown exam {parts[1]!r}{_suggest(parts[1], EXAMS)}; exams are: " + ", ".join(EXAMS),
         )
     domain = exam.domain(parts[2])
     if domain is None:
         slugs = [d.slug for d in exam.domains]
-        return Diagnostic(
-            at,
+        return (
             "unknown-domain",
             f"{exam.code} has no domain {parts[2]!r}{_suggest(parts[2], slugs)}; domains are: "
             + ", ".join(slugs),
         )
     if len(parts) == 4 and domain.task(parts[3]) is None:
         numbers = [t.number for t in domain.tasks]
-        return Diagnostic(
-            at,
+        return (
             "unknown-task",
             f"{exam.code} {domain.slug} has no task {parts[3]!r}; tasks are: " + ", ".join(numbers),
         )
@@ -96,12 +95,23 @@ def check_tag(tag: Located) -> Diagnostic | None:
 def _deck_name(deck: Located | None) -> tuple[str, Diagnostic | None]:
     if deck is None:
         return ROOT_DECK, None
-    parts = [p.strip() for p in deck.value.split("::")]
-    if not all(parts):
+    name = _full_deck_name(deck.value)
+    if name is None:
         return ROOT_DECK, Diagnostic(
             deck.location, "front-matter", f"deck {deck.value!r} has an empty part between '::'"
         )
-    return "::".join([ROOT_DECK, *parts]), None
+    return name, None
+
+
+@functools.lru_cache(maxsize=1024)
+def _full_deck_name(value: str) -> str | None:
+    """The full deck name for a ``deck:`` value, or None if a part is empty."""
+    parts = [p.strip() for p in value.split("::")]
+    return "::".join([ROOT_DECK, *parts]) if all(parts) else None
+
+
+#: The attributes of each kind's required fields.
+_REQUIRED = {name: tuple(f.attr for f in kind.fields if f.required) for name, kind in KINDS.items()}
 
 
 def _split_tags(field: SourceField) -> list[Located]:
@@ -223,9 +233,7 @@ def _check_note(source: SourceFile, note: SourceNote, out: list[Diagnostic]) -> 
     if deck_problem:
         out.append(deck_problem)
 
-    if len(out) > errors_before or any(
-        spec.required and spec.attr not in values for spec in kind.fields
-    ):
+    if len(out) > errors_before or any(attr not in values for attr in _REQUIRED[kind.name]):
         return None  # every reason is reported, here or by the parser
     card = kind.model(**{attr: field.html for attr, field in values.items()})
     built = Note(
