@@ -203,7 +203,7 @@ def _write_notes(
     decks, ids, mods = _genanki_decks(notes, note_types, ids_by_guid)
     rows = _RowBatcher(cursor, mods)
     genanki.Package(decks).write_to_db(rows, 0, iter(ids))
-    rows.flush()
+    rows.finish()
 
 
 def _first(row: tuple[object, ...]) -> int:
@@ -235,6 +235,7 @@ class _RowBatcher:
         self._mods = mods
         self._notes: list[tuple[object, ...]] = []
         self._cards: list[tuple[object, ...]] = []
+        self._indexes: list[tuple[str, str]] | None = None
         self.lastrowid: int | None = None
         """The id of the note row last handed over (genanki reads it as the cards' nid)."""
 
@@ -258,9 +259,28 @@ class _RowBatcher:
         return self._cursor.execute(sql, params)
 
     def executescript(self, script: str) -> object:
-        """Run a script after flushing."""
+        """Run a script after flushing.
+
+        The first is genanki's schema: its indexes are set aside until :meth:`finish`, as
+        building each index once from all rows is cheaper than growing it row by row.
+        """
         self.flush()
-        return self._cursor.executescript(script)
+        result = self._cursor.executescript(script)
+        if self._indexes is None:
+            self._indexes = self._cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+                " ORDER BY rowid"
+            ).fetchall()
+            for name, _ in self._indexes:
+                self._cursor.execute(f'DROP INDEX "{name}"')
+        return result
+
+    def finish(self) -> None:
+        """Insert the rows kept so far and build the indexes set aside."""
+        self.flush()
+        for _, sql in self._indexes or ():
+            self._cursor.execute(sql)
+        self._indexes = []
 
     def flush(self) -> None:
         """Insert the rows kept so far."""
