@@ -196,42 +196,88 @@ class _SharedWork:
             os._exit(status)
 
     def results(self, keep_pickles: bool) -> Iterator[tuple[FileResult, bytes | None]]:
-        """Every job's result in order."""
-        done_here = 0
-        while (index := self._claim(from_start=True)) is not None:
-            yield from _run_here(self._chunks[index], keep_pickles)
-            done_here = index + 1
-        for pid in self._pids:
-            os.waitpid(pid, 0)
-        written = self._written()
-        for index in range(done_here, len(self._chunks)):
-            found = written.get(index)
-            if found is None or len(found[1]) != len(self._chunks[index]):
-                yield from _run_here(self._chunks[index], keep_pickles)
-                continue
-            path, spans = found
-            with path.open("rb") as data:
-                for offset, length in spans:
-                    data.seek(offset)
-                    pickled = data.read(length)
-                    yield _unpickle(pickled), pickled
+        """Every job's result in order.
 
-    def _written(self) -> dict[int, tuple[Path, list[tuple[int, int]]]]:
-        """Where each chunk's results are: (file, [(offset, length) per job])."""
-        found: dict[int, tuple[Path, list[tuple[int, int]]]] = {}
-        for path in self._files:
-            with contextlib.suppress(OSError), path.open("rb") as data:
-                while len(head := data.read(16)) == 16:
-                    index = int.from_bytes(head[:8], "little")
-                    end = data.tell() + int.from_bytes(head[8:], "little")
-                    spans = []
-                    while data.tell() < end and len(size := data.read(8)) == 8:
-                        length = int.from_bytes(size, "little")
-                        spans.append((data.tell(), length))
-                        data.seek(length, os.SEEK_CUR)
-                    if data.tell() == end:
-                        found[index] = (path, spans)
-        return found
+        Helpers' finished chunks are read and unpickled between this process's own
+        chunks, while the helpers still work, rather than all at the end.
+        """
+        done_here = 0
+        readers = [_HelperOutput(path) for path in self._files]
+        try:
+            while (index := self._claim(from_start=True)) is not None:
+                yield from _run_here(self._chunks[index], keep_pickles)
+                done_here = index + 1
+                for reader in readers:
+                    reader.poll()
+            for pid in self._pids:
+                os.waitpid(pid, 0)
+            received: dict[int, tuple[_HelperOutput, list[tuple[FileResult, int, int]]]] = {}
+            for reader in readers:
+                reader.poll()
+                received.update((index, (reader, got)) for index, got in reader.chunks.items())
+            for index in range(done_here, len(self._chunks)):
+                found = received.get(index)
+                if found is None or len(found[1]) != len(self._chunks[index]):
+                    yield from _run_here(self._chunks[index], keep_pickles)
+                    continue
+                reader, got = found
+                for result, offset, length in got:
+                    yield result, reader.read(offset, length)
+        finally:
+            for reader in readers:
+                reader.close()
+
+
+class _HelperOutput:
+    """One helper's results file, read as it grows: whole chunk records only.
+
+    A record is the chunk index and length (8 bytes each, little-endian), then each job's
+    pickle preceded by its length. A record not yet (or never) written whole is not read.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._file: BinaryIO | None = None
+        self._offset = 0
+        self.chunks: dict[int, list[tuple[FileResult, int, int]]] = {}
+        """Results read so far by chunk index, each with its pickle's place in the file."""
+
+    def poll(self) -> None:
+        """Read and unpickle the records written whole since the last poll."""
+        if self._file is None:
+            try:
+                self._file = self._path.open("rb")
+            except OSError:
+                return  # not created yet (or never: the helper failed)
+        size = os.fstat(self._file.fileno()).st_size
+        while self._offset + 16 <= size:
+            self._file.seek(self._offset)
+            head = self._file.read(16)
+            index = int.from_bytes(head[:8], "little")
+            end = self._offset + 16 + int.from_bytes(head[8:], "little")
+            if end > size:
+                return
+            record = memoryview(self._file.read(end - self._offset - 16))
+            got: list[tuple[FileResult, int, int]] = []
+            at = 0
+            while at + 8 <= len(record):
+                length = int.from_bytes(record[at : at + 8], "little")
+                start = self._offset + 16 + at + 8
+                got.append((_unpickle(record[at + 8 : at + 8 + length]), start, length))
+                at += 8 + length
+            self.chunks[index] = got
+            self._offset = end
+
+    def read(self, offset: int, length: int) -> bytes:
+        """The bytes of one pickle that :meth:`poll` has read."""
+        assert self._file is not None
+        self._file.seek(offset)
+        return self._file.read(length)
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._file is not None:
+            self._file.close()
 
 
 def _process_jobs(jobs: Sequence[_Job]) -> list[bytes]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,16 +41,15 @@ def shared(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def test_shared_parse_equals_parse_here(tmp_path: Path, shared: pytest.MonkeyPatch) -> None:
     paths, root = _corpus(tmp_path)
     from_helpers: list[int] = []
-    real = incremental._SharedWork._written
+    real = incremental._HelperOutput.poll
 
-    def counting(self: incremental._SharedWork) -> dict[int, tuple[Path, list[tuple[int, int]]]]:
-        found = real(self)
-        from_helpers.append(len(found))
-        return found
+    def counting(self: incremental._HelperOutput) -> None:
+        real(self)
+        from_helpers.append(len(self.chunks))
 
-    shared.setattr(incremental._SharedWork, "_written", counting)
+    shared.setattr(incremental._HelperOutput, "poll", counting)
     parallel = _results(paths, root)
-    assert from_helpers and from_helpers[0] > 0  # the helpers did part of it
+    assert max(from_helpers) > 0  # the helpers did part of it
     with shared.context() as here:
         here.setattr(incremental, "PARALLEL_MIN_FILES", 10**9)
         serial = _results(paths, root)
@@ -64,15 +64,16 @@ def test_failing_helper_costs_only_time(tmp_path: Path, shared: pytest.MonkeyPat
     def crash(jobs: list[incremental._Job]) -> list[bytes]:
         raise MemoryError("a helper died")
 
-    claimed_by_helpers: list[int] = []
-    real = incremental._SharedWork._written
+    works: list[incremental._SharedWork] = []
+    real = incremental._SharedWork.__init__
 
-    def noting(self: incremental._SharedWork) -> dict[int, tuple[Path, list[tuple[int, int]]]]:
-        # Called once the helpers have exited: chunks above the high end were theirs.
-        claimed_by_helpers.append(len(self._chunks) - int(self._ends[1]))
-        return real(self)
+    def keeping(self: incremental._SharedWork, *args: Any) -> None:
+        real(self, *args)
+        works.append(self)
 
     shared.setattr(incremental, "_process_jobs", crash)  # only helpers call it
-    shared.setattr(incremental._SharedWork, "_written", noting)
+    shared.setattr(incremental._SharedWork, "__init__", keeping)
     assert _results(paths, root) == serial
+    # Chunks above the high end were claimed by helpers, which crashed: that work was lost.
+    claimed_by_helpers = [len(w._chunks) - int(w._ends[1]) for w in works]
     assert claimed_by_helpers and claimed_by_helpers[0] > 0  # so the crash did lose work
