@@ -760,13 +760,14 @@ def _label_and_value(raw: str) -> tuple[str, str]:
     return label, rest.strip()
 
 
+def _has_markup(text: str) -> bool:
+    """True if a run of one-line text holds inline markup (or a double space or a tab)."""
+    return _MARKUP_CHAR.search(text) is not None or "  " in text
+
+
 def _is_plain(value: str) -> bool:
     """True if markdown-it would render ``value`` (stripped, one line) as its own text."""
-    return (
-        _MARKUP_CHAR.search(value) is None
-        and "  " not in value
-        and not (value and value[0] in "#+-=>")
-    )
+    return not _has_markup(value) and not (value and value[0] in "#+-=>")
 
 
 def _simple_inline(value: str) -> tuple[str, str] | None:
@@ -877,7 +878,7 @@ def _math_and_strong(value: str) -> tuple[str, str] | None:
         if start and start == at:
             return None  # spans side by side: leave their interplay to markdown-it
         outside = value[at:start]
-        if _MARKUP_CHAR.search(outside) or "  " in outside:
+        if _has_markup(outside):
             return None  # markup left between spans: markdown-it's
         strong = span.group("strong")
         if strong is not None:
@@ -901,7 +902,7 @@ def _math_and_strong(value: str) -> tuple[str, str] | None:
         html += [escapeHtml(outside), inner]
         text += [outside, plain]
         at = end
-    if at == 0 or _MARKUP_CHAR.search(value, at) or "  " in value[at:]:
+    if at == 0 or _has_markup(value[at:]):
         return None
     html.append(escapeHtml(value[at:]))
     text.append(value[at:])
