@@ -13,23 +13,21 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import sqlite3
 import tempfile
-import zipfile
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import genanki
 
 from ankigen.fileio import atomic_replace
 from ankigen.fingerprint import code_fingerprint
 from ankigen.render import NoteType
+from ankigen.ziparchive import Entry, ZipWriter, default_threads
 
-#: Zip entry date for every file in the package, so that builds are reproducible.
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 #: Deflate level: 1 keeps most of the size reduction (the collection is repetitive HTML)
 #: at a fraction of the default level's time.
 _ZIP_LEVEL = 1
@@ -45,25 +43,37 @@ class MediaFile:
     """File content."""
 
 
-@dataclass(frozen=True, slots=True)
-class PackagedNote:
-    """A note exactly as it goes into the package."""
+class PackagedNote(Protocol):
+    """A note exactly as it goes into the package (the lock's entries are these)."""
 
-    guid: str
-    """Identity in learners' collections."""
-    kind: str
-    """Kind name; selects the note type."""
-    deck: str
-    """Full deck name."""
-    tags: tuple[str, ...]
-    """Tags."""
-    fields: tuple[str, ...]
-    """Field HTML in Anki order."""
-    mod: int
-    """Modification time (seconds): when the note's content last changed."""
-    content_hash: str = ""
-    """A hash of kind, deck, tags and fields, if the caller has one (the lock's); it saves
-    hashing every field again to tell which cached rows are still valid."""
+    @property
+    def guid(self) -> str:
+        """Identity in learners' collections."""
+
+    @property
+    def kind(self) -> str:
+        """Kind name; selects the note type."""
+
+    @property
+    def deck(self) -> str:
+        """Full deck name."""
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """Tags."""
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Field HTML in Anki order."""
+
+    @property
+    def changed(self) -> int:
+        """Modification time (seconds): when the note's content last changed."""
+
+    @property
+    def hash(self) -> str:
+        """A hash of kind, deck, tags and fields: it tells which cached rows are still
+        valid without hashing every field again."""
 
 
 def guid_for_key(key: str) -> str:
@@ -176,7 +186,7 @@ def _genanki_decks(
             )
         )
     ordered = [decks[name] for name in sorted(decks)]
-    times = {n.guid: n.mod for n in notes}
+    times = {n.guid: n.changed for n in notes}
     ids: list[int] = []
     mods: dict[int, int] = {}
     for deck in ordered:
@@ -321,14 +331,8 @@ def _note_digests(
     signatures = {name: _note_type_signature(nt) for name, nt in note_types.items()}
     digests = {}
     for note in notes:
-        content = (
-            note.content_hash
-            or hashlib.blake2b(
-                "\x1f".join([note.kind, note.deck, " ".join(note.tags), *note.fields]).encode(),
-                digest_size=16,
-            ).hexdigest()
-        )
-        digests[note.guid] = f"{content}:{note.mod}:{signatures[note.kind]}:{ids[note.guid]}"
+        signature = signatures[note.kind]
+        digests[note.guid] = f"{note.hash}:{note.changed}:{signature}:{ids[note.guid]}"
     # The collection row depends on which kinds are in which decks (a note type records
     # the last deck written with it) and on the note types.
     pairs = sorted({f"{n.deck}\x1e{n.kind}" for n in notes})
@@ -528,19 +532,6 @@ def _keep_collection(
             out.write(json.dumps(manifest, sort_keys=True).encode())
 
 
-def _zip_entry(name: str) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
-    info.compress_type = zipfile.ZIP_DEFLATED
-    # A ZipInfo carries its own level (public only from Python 3.13); left unset, the
-    # entry is deflated at zlib's default level 6, three times slower than level 1 here.
-    if hasattr(info, "compress_level"):
-        info.compress_level = _ZIP_LEVEL
-    else:
-        info._compresslevel = _ZIP_LEVEL  # type: ignore[attr-defined]
-    info.external_attr = 0o644 << 16
-    return info
-
-
 def write_apkg(
     path: Path,
     notes: Sequence[PackagedNote],
@@ -562,25 +553,22 @@ def write_apkg(
         try:
             entry = _write_zip(path, collection, media)
             if cache is not None and collection.parent == cache:
-                _keep_collection(cache, collection, digests, entry.CRC, entry.file_size)
+                _keep_collection(cache, collection, digests, entry.crc, entry.size)
         finally:
             collection.unlink(missing_ok=True)  # unless kept
 
 
-def _write_zip(path: Path, collection: Path, media: Sequence[MediaFile]) -> zipfile.ZipInfo:
+def _write_zip(path: Path, collection: Path, media: Sequence[MediaFile]) -> Entry:
     """Write the package; return the collection's zip entry (with its size and CRC-32)."""
     ordered_media = sorted(media, key=lambda m: m.name)
-    with (
-        atomic_replace(path) as raw,
-        zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, compresslevel=_ZIP_LEVEL) as archive,
-    ):
-        # Streamed, never held in memory whole: at 100,000 notes it is ~100 MB.
-        entry = _zip_entry("collection.anki2")
-        entry.file_size = collection.stat().st_size
-        with archive.open(entry, "w") as dest, collection.open("rb") as source:
-            shutil.copyfileobj(source, dest, _CHUNK)
+    with atomic_replace(path) as raw:
+        archive = ZipWriter(raw, _ZIP_LEVEL, default_threads())
+        with collection.open("rb") as source:
+            # Streamed, never held in memory whole: at 100,000 notes it is ~100 MB.
+            entry = archive.add_file("collection.anki2", source)
         index = {str(i): m.name for i, m in enumerate(ordered_media)}
-        archive.writestr(_zip_entry("media"), json.dumps(index, sort_keys=True))
+        archive.add_bytes("media", json.dumps(index, sort_keys=True).encode())
         for i, item in enumerate(ordered_media):
-            archive.writestr(_zip_entry(str(i)), item.data)
+            archive.add_bytes(str(i), item.data)
+        archive.finish()
     return entry

@@ -86,7 +86,7 @@ class BuildOptions:
         """Where the parsed lock is kept between builds, or None."""
         if not self.use_cache:
             return None
-        return LockCache(self.build_dir / ".cache" / "lock.pickle", code_fingerprint())
+        return LockCache(self.build_dir / ".cache" / "lock.parsed", code_fingerprint())
 
     def lock_file(self) -> Path:
         """The lock file this build reads and updates."""
@@ -372,19 +372,8 @@ def _check(options: BuildOptions) -> BuildResult:
 
 
 def _packaged(update: LockUpdate) -> list[PackagedNote]:
-    """Every note the lock says ships, live or retired, as the package writer takes it."""
-    return [
-        PackagedNote(
-            guid=entry.guid,
-            kind=entry.kind,
-            deck=entry.deck,
-            tags=entry.tags,
-            fields=entry.fields,
-            mod=entry.changed,
-            content_hash=entry.hash,
-        )
-        for _, entry in sorted(update.lock.notes.items())
-    ]
+    """Every note the lock says ships, live or retired: its entries are what is packaged."""
+    return list(update.lock.notes.values())
 
 
 def build(options: BuildOptions) -> BuildResult:

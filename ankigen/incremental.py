@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import hashlib
 import multiprocessing
+import operator
 import os
 import pickle
 import tempfile
@@ -59,25 +60,35 @@ class FileResult:
     media: tuple[MediaFile, ...]
     """The images its notes show."""
     digests: tuple[tuple[str, str], ...] = ()
+    """(key, content hash) of each checked note, as the lock compares them."""
     guids: tuple[tuple[str, str], ...] = ()
     """(key, GUID) of each checked note, as a new note gets it (from its key, or the key it
     was renamed from): computed here, in parallel, rather than for the lock, serially."""
-    """(key, content hash) of each checked note, as the lock compares them."""
 
 
-def _reduce_by_fields(names: tuple[str, ...], obj: object) -> tuple[type, tuple[object, ...]]:
-    return (type(obj), tuple(getattr(obj, name) for name in names))
+def _reduce_by_fields(
+    cls: type, values: Callable[[object], tuple[object, ...]], obj: object
+) -> tuple[type, tuple[object, ...]]:
+    return (cls, values(obj))
+
+
+def _one_field(name: str, obj: object) -> tuple[object, ...]:
+    return (getattr(obj, name),)
 
 
 def fast_pickling(*classes: type) -> None:
     """Pickle these frozen dataclasses as a constructor call.
 
     The generic state restore of slotted frozen dataclasses looks up their fields for
-    every object, which dominated loading the cache.
+    every object, which dominated loading the cache; the field values are read with one
+    ``attrgetter`` call.
     """
     for cls in classes:
         names = tuple(f.name for f in dataclasses.fields(cls))
-        copyreg.pickle(cls, functools.partial(_reduce_by_fields, names))
+        values: Callable[[object], tuple[object, ...]] = operator.attrgetter(*names)
+        if len(names) == 1:  # one name: attrgetter gives the value, not a tuple
+            values = functools.partial(_one_field, names[0])
+        copyreg.pickle(cls, functools.partial(_reduce_by_fields, cls, values))
 
 
 fast_pickling(

@@ -112,7 +112,7 @@ def test_corrupt_package_cache_is_ignored(valid_sources: Path, tmp_path: Path) -
 
 
 def _lock_cache(out: Path) -> LockCache:
-    return LockCache(out / ".cache" / "lock.pickle", code_fingerprint())
+    return LockCache(out / ".cache" / "lock.parsed", code_fingerprint())
 
 
 def test_lock_parse_is_cached_exactly(valid_sources: Path, tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from ankigen.build import BuildOptions, build, deck_path, load
 from ankigen.cli import main
 from ankigen.media import MediaCollector
 from ankigen.parse import MAX_FILE_BYTES, parse_text
+from ankigen.ziparchive import Entry, ZipWriter
 
 from .conftest import CASES
 
@@ -170,16 +170,16 @@ def test_write_failing_halfway_leaves_previous_deck(
 ) -> None:
     src, out, before = built
     lock_before = _change_a_note_keeping_lock(src)
-    real_writestr = zipfile.ZipFile.writestr
+    real_add = ZipWriter.add_bytes
     calls = []
 
-    def fail_on_second(self: zipfile.ZipFile, *args: object, **kwargs: object) -> None:
-        calls.append(args)
-        if len(calls) == 2:
+    def fail_on_second(self: ZipWriter, name: str, data: bytes) -> Entry:
+        calls.append(name)
+        if len(calls) == 2:  # the collection and the media index are written by now
             raise OSError(28, "No space left on device")
-        real_writestr(self, *args, **kwargs)  # type: ignore[arg-type]
+        return real_add(self, name, data)
 
-    monkeypatch.setattr(zipfile.ZipFile, "writestr", fail_on_second)
+    monkeypatch.setattr(ZipWriter, "add_bytes", fail_on_second)
     exit_code, err = _cli("build", "--src", str(src), "--out", str(out))
     assert exit_code == 1
     assert "No space left on device" in err
