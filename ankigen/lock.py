@@ -87,9 +87,10 @@ class Lock:
     """By key."""
     note_types: Mapping[str, LockedNoteType]
     """By kind name."""
-    lines: Mapping[str, tuple[LockedNote, str]] = field(default_factory=dict, compare=False)
-    """Each note's line as read from disk, so unchanged notes are written back verbatim
-    instead of re-serialised (a speed-up only: a line is reused only for an equal entry)."""
+    source: LockSource | None = field(default=None, compare=False)
+    """The file the entries were read from, so that unchanged notes are written back
+    verbatim instead of re-serialised (a speed-up only: a line is reused only for an
+    equal entry)."""
 
 
 EMPTY_LOCK = Lock(notes={}, note_types={})
@@ -183,17 +184,20 @@ class LockCache:
         if zlib.crc32(payload).to_bytes(4, "little") != blob[head + 32 : head + 36]:
             return None
         try:
-            note_rows, type_rows = marshal.loads(payload)
+            note_rows, type_rows, canonical = marshal.loads(payload)
             notes = {row[0]: LockedNote(*row) for row in note_rows}
             types = {row[0]: LockedNoteType(*row) for row in type_rows}
         except Exception:
             return None
-        return Lock(notes=notes, note_types=types, lines=NoteLines(data, notes))
+        source = LockSource(data, notes) if canonical is True else None
+        return Lock(notes, types, source)
 
-    def store(self, key: bytes, lock: Lock) -> None:
+    def store(self, key: bytes, lock: Lock, canonical: bool = False) -> None:
         """Keep ``lock`` as the parse of the bytes with this key; failing to is not an error.
 
         Its lines are not kept: they are found again in the file's bytes if needed.
+        ``canonical`` says the bytes were written by :func:`lock_pieces` from ``lock``
+        itself: one entry per line, in the order of ``lock.notes``.
         """
         with contextlib.suppress(OSError):
             staged = StagedFile(self.path)
@@ -202,7 +206,7 @@ class LockCache:
                 # the objects (this runs on every build that changes the lock).
                 rows = list(map(_NOTE_ROW, lock.notes.values()))
                 types = list(map(_TYPE_ROW, lock.note_types.values()))
-                payload = marshal.dumps((rows, types))
+                payload = marshal.dumps((rows, types, canonical))
                 crc = zlib.crc32(payload).to_bytes(4, "little")
                 staged.out.write(_CACHE_MAGIC + key + crc)
                 staged.out.write(payload)
@@ -267,59 +271,55 @@ def _parse_lock(text: str, display: str) -> tuple[Lock | None, list[Diagnostic]]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         message = f"the lock is malformed ({exc!s}); restore it from git"
         return None, [Diagnostic(Location(display), "bad-lock", message)]
-    return Lock(notes=notes, note_types=types, lines=NoteLines(text, notes)), []
+    return Lock(notes=notes, note_types=types), []
 
 
-def _note_lines(text: str, notes: Mapping[str, LockedNote]) -> dict[str, tuple[LockedNote, str]]:
-    """The line of each note in a lock written by :func:`format_lock` (else nothing)."""
-    lines: dict[str, tuple[LockedNote, str]] = {}
-    for line in text.split("\n"):
-        if not line.startswith('"') or '": {"changed"' not in line:
-            continue
-        key = line[1 : line.index('": {"changed"')]
-        if "\\" in key:
-            continue  # an escaped key: re-serialise that entry rather than parse it here
-        entry = notes.get(key)
-        if entry is not None:
-            lines[key] = (entry, line.removesuffix(","))
-    return lines
+_NOTES_OPEN = b'"notes": {'
 
 
-class NoteLines(Mapping[str, tuple[LockedNote, str]]):
-    """:func:`_note_lines` of a lock's text, found only when first looked up.
+class LockSource:
+    """The lock file a :class:`Lock` was read from, when this code wrote it: the lines of
+    its note entries, so that unchanged notes are written back without re-serialising.
 
-    Only the lock writer (a forked child, see :func:`lock_written_after`) looks lines up,
-    so the build itself never splits the text, and the lock cache need not keep them.
+    Only a lock whose parse comes from the lock cache is known to be this code's output,
+    one entry per line in entry order; any other (from git, or edited by hand) has no
+    source and is written afresh. Lines are split out only when the writer first asks
+    (a forked child, see :func:`lock_written_after`), never by the build itself.
     """
 
-    def __init__(self, text: str | bytes, notes: Mapping[str, LockedNote]) -> None:
-        self._text: str | bytes | None = text
+    def __init__(self, data: bytes, notes: Mapping[str, LockedNote]) -> None:
+        self._data = data
         self._notes = notes
-        self._lines: dict[str, tuple[LockedNote, str]] = {}
+        self._found: _Lines | None = None
 
-    def _found(self) -> dict[str, tuple[LockedNote, str]]:
-        if self._text is not None:
-            text = self._text
-            if isinstance(text, bytes):
-                try:
-                    text = text.decode("utf-8").replace("\r\n", "\n")
-                except UnicodeDecodeError:
-                    text = ""  # then every note is written afresh
-            self._lines = _note_lines(text, self._notes)
-            self._text = None
-        return self._lines
+    def lines(self) -> _Lines:
+        """Each entry's place by key, the entries and their lines (each with its comma);
+        all empty if the file is not laid out as expected."""
+        if self._found is None:
+            self._found = self._aligned() or ({}, [], [])
+            self._data = b""
+        return self._found
 
-    def __getitem__(self, key: str) -> tuple[LockedNote, str]:
-        return self._found()[key]
+    def _aligned(self) -> _Lines | None:
+        lines = self._data.split(b"\n")
+        count = len(self._notes)
+        try:
+            start = lines.index(_NOTES_OPEN) + 1
+        except ValueError:
+            return None
+        if len(lines) <= start + count or lines[start + count] != b"}":
+            return None
+        block = lines[start : start + count]
+        if block and not block[-1].endswith(b","):
+            block[-1] += b","
+        keys = list(self._notes)
+        for at in {0, count - 1} if count else ():  # a cheap guard; the cache key proves it
+            if not block[at].startswith(f'{_dump(keys[at])}: {{"changed"'.encode()):
+                return None
+        return {key: at for at, key in enumerate(keys)}, list(self._notes.values()), block
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._found().get(key, default)
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._found())
-
-    def __len__(self) -> int:
-        return len(self._found())
+_Lines = tuple[dict[str, int], list[LockedNote], list[bytes]]
 
 
 def _note_from_json(key: str, value: Mapping[str, Any]) -> LockedNote:
@@ -341,10 +341,8 @@ def _dump(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
 
 
-def _note_line(lock: Lock, key: str, note: LockedNote) -> str:
-    known = lock.lines.get(key)
-    if known is not None and known[0] == note:
-        return known[1]
+def _note_line(key: str, note: LockedNote) -> str:
+    """One note's line (without its comma)."""
     entry: dict[str, object] = {
         "changed": _iso(note.changed),
         "content": {
@@ -361,14 +359,16 @@ def _note_line(lock: Lock, key: str, note: LockedNote) -> str:
     return f"{_dump(key)}: {_dump(entry)}"
 
 
-def lock_lines(lock: Lock) -> Iterator[str]:
-    """The lock file line by line: valid JSON, one note or note type per line, sorted.
+#: Notes per piece of the lock file: it is written piece by piece, never built whole.
+_NOTES_PER_PIECE = 2000
 
-    A generator, so that a large lock is written without building it whole in memory.
+
+def lock_pieces(lock: Lock) -> Iterator[bytes]:
+    """The lock file in pieces: valid JSON, one note or note type per line, sorted.
+
+    Unchanged notes' lines are copied from the file the lock was read from.
     """
-    yield "{"
-    yield f'"version": {LOCK_VERSION},'
-    yield '"note_types": {'
+    head = ["{", f'"version": {LOCK_VERSION},', '"note_types": {']
     types = sorted(lock.note_types.items())
     for number, (kind, t) in enumerate(types, start=1):
         value: dict[str, object] = {
@@ -377,35 +377,43 @@ def lock_lines(lock: Lock) -> Iterator[str]:
             "hash": t.hash,
             "model_id": t.model_id,
         }
-        yield f"{_dump(kind)}: {_dump(value)}" + ("," if number < len(types) else "")
-    yield "},"
-    yield '"notes": {'
+        head.append(f"{_dump(kind)}: {_dump(value)}" + ("," if number < len(types) else ""))
+    head += ["},", '"notes": {']
+    yield "\n".join(head).encode() + b"\n"
+    places, entries, old = lock.source.lines() if lock.source is not None else ({}, [], [])
     notes = sorted(lock.notes.items())
-    for number, (key, note) in enumerate(notes, start=1):
-        line = _note_line(lock, key, note)
-        yield line + ("," if number < len(notes) else "")
-    yield "}"
-    yield "}"
+    for begin in range(0, len(notes), _NOTES_PER_PIECE):
+        piece: list[bytes] = []
+        for key, note in notes[begin : begin + _NOTES_PER_PIECE]:
+            at = places.get(key)
+            if at is not None and (entries[at] is note or entries[at] == note):
+                piece.append(old[at])
+            else:
+                piece.append(_note_line(key, note).encode() + b",")
+        text = b"\n".join(piece)
+        if begin + _NOTES_PER_PIECE >= len(notes):
+            text = text.removesuffix(b",")  # the last entry
+        yield text + b"\n"
+    yield b"}\n}\n"
 
 
 def format_lock(lock: Lock) -> str:
     """The whole lock file as text."""
-    return "\n".join(lock_lines(lock)) + "\n"
+    return b"".join(lock_pieces(lock)).decode("utf-8")
 
 
 def _write_lines(out: BinaryIO, lock: Lock, cache: LockCache | None = None) -> None:
     """Write the lock file; with ``cache``, also keep the lock there as its own parse."""
     digest = cache.hasher() if cache is not None else None
-    for line in lock_lines(lock):
-        data = line.encode("utf-8") + b"\n"
-        out.write(data)
+    # Entries in file order: what read_lock returns for the file written here.
+    notes = dict(sorted(lock.notes.items()))
+    types = dict(sorted(lock.note_types.items()))
+    for piece in lock_pieces(Lock(notes, types, lock.source)):
+        out.write(piece)
         if digest is not None:
-            digest.update(data)
+            digest.update(piece)
     if cache is not None and digest is not None:
-        # What read_lock would return for the file just written: entries in file order.
-        notes = dict(sorted(lock.notes.items()))
-        types = dict(sorted(lock.note_types.items()))
-        cache.store(digest.digest(), Lock(notes=notes, note_types=types))
+        cache.store(digest.digest(), Lock(notes, types), canonical=True)
 
 
 class LockWriteError(OSError):
@@ -628,7 +636,7 @@ def update_lock(
         retired.append(key)
 
     return LockUpdate(
-        lock=Lock(notes=entries, note_types=type_entries, lines=old.lines),
+        lock=Lock(notes=entries, note_types=type_entries, source=old.source),
         added=tuple(added),
         changed=tuple(changed),
         retired=tuple(retired),

@@ -16,13 +16,13 @@ from ankigen.apkg import _checksum
 from ankigen.build import BuildOptions, build, deck_path
 from ankigen.fingerprint import code_fingerprint
 from ankigen.incremental import PACK_NAME, PackWriter, read_pack
-from ankigen.lock import LockCache, read_lock
+from ankigen.lock import Lock, LockCache, _note_line, format_lock, read_lock
 
 NOW = 1_700_000_000
 
 
-def _build(src: Path, out: Path, use_cache: bool = True) -> bytes:
-    result = build(BuildOptions(source_dir=src, build_dir=out, now=NOW, use_cache=use_cache))
+def _build(src: Path, out: Path, use_cache: bool = True, now: int = NOW) -> bytes:
+    result = build(BuildOptions(source_dir=src, build_dir=out, now=now, use_cache=use_cache))
     assert result.ok, [d.format() for d in result.diagnostics]
     return deck_path(out).read_bytes()
 
@@ -117,6 +117,8 @@ def _lock_cache(out: Path) -> LockCache:
 
 def test_lock_parse_is_cached_exactly(valid_sources: Path, tmp_path: Path) -> None:
     _build(valid_sources, tmp_path)
+    _touch_one_note(valid_sources)
+    _build(valid_sources, tmp_path, now=NOW + 86_400)  # the lock is written by this code
     lock_file = valid_sources / "ankigen.lock"
     cache = _lock_cache(tmp_path)
     cached = cache.load(lock_file.read_bytes())
@@ -125,7 +127,12 @@ def test_lock_parse_is_cached_exactly(valid_sources: Path, tmp_path: Path) -> No
     assert cached == parsed
     assert list(cached.notes) == list(parsed.notes)  # same order as the file
     assert list(cached.note_types) == list(parsed.note_types)
-    assert cached.lines == parsed.lines  # each note's line, for writing it back verbatim
+    # The cached parse knows each note's line in the file (the writer's own output), to
+    # copy it back if the note is unchanged; a fresh parse trusts no line.
+    assert parsed.source is None and cached.source is not None
+    places, entries, lines = cached.source.lines()
+    assert list(places) == list(cached.notes) and entries == list(cached.notes.values())
+    assert lines == [f"{_note_line(k, e)},".encode() for k, e in cached.notes.items()]
 
 
 def test_lock_edited_by_hand_is_parsed_again(valid_sources: Path, tmp_path: Path) -> None:
@@ -242,3 +249,50 @@ def test_new_note_in_another_deck_patches_like_fresh(
     )
     patched = _build(valid_sources, tmp_path)
     assert patched == _build(valid_sources, tmp_path / "fresh", use_cache=False)
+
+
+def _fresh_format(lock_file: Path) -> str:
+    """The lock file's entries serialised from scratch, no line copied from any file."""
+    lock, problems = read_lock(lock_file, "lock")
+    assert lock is not None and not problems
+    return format_lock(Lock(lock.notes, lock.note_types))
+
+
+def test_unchanged_lines_are_copied_and_changed_ones_rewritten(
+    valid_sources: Path, tmp_path: Path
+) -> None:
+    lock_file = valid_sources / "ankigen.lock"
+    _build(valid_sources, tmp_path)
+    first = lock_file.read_text(encoding="utf-8")
+    assert first == _fresh_format(lock_file)
+    _touch_one_note(valid_sources)
+    _build(valid_sources, tmp_path, now=NOW + 86_400)
+    second = lock_file.read_text(encoding="utf-8")
+    assert second == _fresh_format(lock_file)  # as if written from scratch
+    changed = [n for n, o in zip(second.splitlines(), first.splitlines(), strict=True) if n != o]
+    assert len(changed) == 1 and "F-one" in changed[0]
+
+
+def test_lock_reflowed_by_hand_is_not_copied_by_position(
+    valid_sources: Path, tmp_path: Path
+) -> None:
+    """Lines are taken by position only from a file this code wrote; in a hand-edited lock
+    (still valid, as many lines, but two entries on one line and one over two) each line
+    is matched to its entry by its text."""
+    lock_file = valid_sources / "ankigen.lock"
+    _build(valid_sources, tmp_path)
+    lines = lock_file.read_text(encoding="utf-8").split("\n")
+    start = lines.index('"notes": {') + 1
+    assert lines[start + 4] != "}"  # enough notes to reflow some in the middle
+    split = lines[start + 3].index(', "guid"')
+    lines[start + 1 : start + 4] = [
+        lines[start + 1] + " " + lines[start + 2],
+        lines[start + 3][: split + 1],
+        lines[start + 3][split + 2 :],
+    ]
+    lock_file.write_text("\n".join(lines), encoding="utf-8")
+    _build(valid_sources, tmp_path)  # parses the edited lock (and caches the parse)
+    assert lock_file.read_text(encoding="utf-8").split("\n") == lines  # nothing to change
+    _touch_one_note(valid_sources)
+    _build(valid_sources, tmp_path, now=NOW + 86_400)  # the parse now comes from the cache
+    assert lock_file.read_text(encoding="utf-8") == _fresh_format(lock_file)
