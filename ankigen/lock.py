@@ -136,8 +136,12 @@ def _seconds(text: str) -> int:
 
 def content_hash(kind: str, deck: str, tags: Sequence[str], fields: Sequence[str]) -> str:
     """Hash of what a learner sees of a note."""
-    payload = json.dumps([kind, deck, sorted(tags), list(fields)], ensure_ascii=False)
+    payload = _HASH_ENCODER.encode([kind, deck, sorted(tags), list(fields)])
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+#: ``json.dumps(..., ensure_ascii=False)``, without making an encoder for every note.
+_HASH_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 def note_type_hash(note_type: NoteType) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -23,9 +24,14 @@ class MediaCollector:
     """Resolves image paths written in notes to content-hashed package files."""
 
     def __init__(self, source_dir: Path) -> None:
-        self.root = (source_dir / MEDIA_DIR_NAME).resolve()
-        self.display_root = (source_dir / MEDIA_DIR_NAME).as_posix()
+        self._folder = source_dir / MEDIA_DIR_NAME
+        self.display_root = self._folder.as_posix()
         self.files: dict[str, MediaFile] = {}
+
+    @functools.cached_property
+    def root(self) -> Path:
+        """The media folder, resolved (only once a note shows an image: it costs syscalls)."""
+        return self._folder.resolve()
 
     def resolver(self, note_file: Path) -> MediaResolver:
         def resolve(src: str) -> str:
