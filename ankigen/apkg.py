@@ -352,9 +352,9 @@ def _collection_file(
     note_type_mods: Mapping[str, int],
     scratch: Path,
     cache: Path | None,
-) -> tuple[Path, dict[str, str]]:
+) -> tuple[Path, dict[str, str], int]:
     """The collection database file, built afresh or by patching the cached previous one,
-    and the digests of the notes it holds (for the cache).
+    the digests of the notes it holds (for the cache) and its number of cards.
 
     Either way it ends with ``VACUUM INTO``, which writes a canonical file: the same
     notes give the same bytes whatever the history of the database they came from. With a
@@ -385,6 +385,7 @@ def _collection_file(
                 _write_col(cursor, scratch, notes, note_types)
         _pin_model_times(cursor, note_types, note_type_mods)
         connection.commit()
+        (cards,) = cursor.execute("SELECT count() FROM cards").fetchone()
         # VACUUM copies the schema cookie (+1), the one header field that remembers the
         # database's history; pin it so that patched and fresh databases match byte for byte.
         cursor.execute("PRAGMA schema_version = 100")
@@ -392,7 +393,7 @@ def _collection_file(
         cursor.execute("VACUUM INTO ?", (str(final),))
     finally:
         connection.close()
-    return final, digests
+    return final, digests, cards
 
 
 def _vacuum_target(cache: Path | None, scratch: Path) -> Path:
@@ -539,15 +540,16 @@ def write_apkg(
     media: Sequence[MediaFile] = (),
     note_type_mods: Mapping[str, int] | None = None,
     cache: Path | None = None,
-) -> None:
-    """Write ``notes`` as an Anki package at ``path``, atomically and reproducibly.
+) -> int:
+    """Write ``notes`` as an Anki package at ``path``, atomically and reproducibly; return
+    the number of cards in it.
 
     The same inputs give a byte-identical file: no wall-clock time is read, zip entries
     carry a fixed date, and rows are ordered and numbered from note identities.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ankigen-") as scratch:
-        collection, digests = _collection_file(
+        collection, digests, cards = _collection_file(
             notes, note_types, note_type_mods or {}, Path(scratch), cache
         )
         try:
@@ -556,6 +558,8 @@ def write_apkg(
                 _keep_collection(cache, collection, digests, entry.crc, entry.size)
         finally:
             collection.unlink(missing_ok=True)  # unless kept
+    assert isinstance(cards, int)
+    return cards
 
 
 def _write_zip(path: Path, collection: Path, media: Sequence[MediaFile]) -> Entry:

@@ -434,8 +434,7 @@ def _build(options: BuildOptions) -> BuildResult:
             package_cache = None
             if options.use_cache:
                 package_cache = options.build_dir / ".cache" / "package" / path.stem
-            write_apkg(path, notes, note_types, media, type_mods, package_cache)
-            cards = sum(note_types[n.kind].kind.card_count(n.fields) for n in notes)
+            cards = write_apkg(path, notes, note_types, media, type_mods, package_cache)
             outputs.append((path, len(notes), cards))
         timer.lap("package")
     timer.lap("write-lock")
