@@ -34,8 +34,9 @@ class CheckedNote:
 
     note: Note
     """The typed note."""
-    facts: tuple[tuple[_Fact, Location], ...]
-    """Each card's normalised question and answer, and where its field is."""
+    facts: tuple[tuple[_Fact, int, int], ...]
+    """Each card's normalised question and answer, and the line and column of its field
+    (in the note's file): plain numbers, as notes by the ten thousand are cached."""
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
@@ -248,7 +249,7 @@ def _check_note(source: SourceFile, note: SourceNote, out: list[Diagnostic]) -> 
     return CheckedNote(built, _facts(kind, values))
 
 
-def _facts(kind: KindSpec, values: dict[str, SourceField]) -> tuple[tuple[_Fact, Location], ...]:
+def _facts(kind: KindSpec, values: dict[str, SourceField]) -> tuple[tuple[_Fact, int, int], ...]:
     subject = _normalise(values[kind.subject.attr].text)
     facts = []
     for spec in kind.card_fields:
@@ -257,7 +258,7 @@ def _facts(kind: KindSpec, values: dict[str, SourceField]) -> tuple[tuple[_Fact,
             continue
         question = subject if not spec.prompt else f"{subject}: {spec.prompt}"
         digest = hashlib.blake2b(f"{question}\0{_normalise(item.text)}".encode(), digest_size=12)
-        facts.append((digest.digest(), item.location))
+        facts.append((digest.digest(), item.location.line, item.location.column))
     return tuple(facts)
 
 
@@ -287,14 +288,17 @@ def check_corpus(checked: Sequence[CheckedNote]) -> list[Diagnostic]:
                 )
             )
 
-    first_by_fact: dict[_Fact, tuple[Note, Location]] = {}
+    first_by_fact: dict[_Fact, tuple[Note, int, int]] = {}
     for item in checked:
-        for fact, location in item.facts:
-            other, other_at = first_by_fact.setdefault(fact, (item.note, location))
+        for fact, line, column in item.facts:
+            other, other_line, other_column = first_by_fact.setdefault(
+                fact, (item.note, line, column)
+            )
             if other is not item.note and other.key != item.note.key:
+                other_at = Location(other.location.path, other_line, other_column)
                 diagnostics.append(
                     Diagnostic(
-                        location,
+                        Location(item.note.location.path, line, column),
                         "duplicate-fact",
                         f"same question and answer as {other.key!r} at {other_at}; "
                         "keep the fact in one note",
