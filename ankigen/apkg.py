@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import operator
 import os
 import re
 import sqlite3
@@ -168,34 +169,44 @@ def _genanki_decks(
 
     genanki numbers notes and cards from one counter in the order it writes them (deck by
     deck, each note then its cards); it is handed ids derived from the GUIDs instead, so
-    that unchanged notes give unchanged rows whatever else changes.
+    that unchanged notes give unchanged rows whatever else changes. Which cards a note
+    gets depends only on its note type and which of its fields are empty: genanki works
+    that out once per such shape, and notes of the same shape share the answer.
     """
     models = {name: _model(nt) for name, nt in note_types.items()}
+    widths = {name: len(nt.kind.fields) for name, nt in note_types.items()}
+    shapes: dict[tuple[str, tuple[bool, ...]], tuple[list[genanki.Card], list[int]]] = {}
     decks: dict[str, genanki.Deck] = {}
-    for note in sorted(notes, key=lambda n: (n.deck, n.guid)):
+    ids: list[int] = []
+    mods: dict[int, int] = {}
+    # By deck name, then GUID: the order genanki writes in, as decks are passed sorted.
+    for note in sorted(notes, key=_deck_and_guid):
         deck = decks.get(note.deck)
         if deck is None:
             deck = decks[note.deck] = genanki.Deck(deck_id(note.deck), note.deck)
-        width = len(note_types[note.kind].kind.fields)
-        deck.add_note(
-            _Note(
-                model=models[note.kind],
-                fields=[*note.fields, *[""] * (width - len(note.fields))][:width],
-                guid=note.guid,
-                tags=list(note.tags),
-            )
+        fields = list(note.fields)
+        width = widths[note.kind]
+        if len(fields) != width:
+            fields = [*fields, *[""] * (width - len(fields))][:width]
+        written = _Note(
+            model=models[note.kind], fields=fields, guid=note.guid, tags=list(note.tags)
         )
-    ordered = [decks[name] for name in sorted(decks)]
-    times = {n.guid: n.changed for n in notes}
-    ids: list[int] = []
-    mods: dict[int, int] = {}
-    for deck in ordered:
-        for packaged in deck.notes:
-            note_id = ids_by_guid[packaged.guid]
-            mods[note_id] = times[packaged.guid]
-            ids.append(note_id)
-            ids.extend(_card_id(note_id, card.ord) for card in packaged.cards)
-    return ordered, ids, mods
+        shape = (note.kind, tuple(map(bool, fields)))
+        known = shapes.get(shape)
+        if known is None:
+            cards = written.cards  # genanki's own rule
+            known = shapes[shape] = (cards, [_card_id(0, card.ord) for card in cards])
+        else:
+            written.cards = known[0]  # cached by genanki as an instance attribute, so set
+        deck.add_note(written)
+        note_id = ids_by_guid[note.guid]
+        mods[note_id] = note.changed
+        ids.append(note_id)
+        ids.extend([note_id << _ORD_BITS | low for low in known[1]])
+    return [decks[name] for name in sorted(decks)], ids, mods
+
+
+_deck_and_guid = operator.attrgetter("deck", "guid")
 
 
 def _write_notes(

@@ -245,3 +245,41 @@ def test_every_metric_formula_reaches_anki_as_math(
     for card in formula_cards:
         answer = card_body(card.answer()).split('<hr id="answer">', 1)[1]
         assert r"\(" in answer or r"\[" in answer, answer
+
+
+def test_cards_per_note_follow_genankis_rule_for_every_shape() -> None:
+    """Notes of one shape (note type and empty fields) share one card list, worked out by
+    genanki once; every note still gets exactly the cards genanki's own rule gives it, and
+    the row ids handed to genanki match them."""
+    import random
+
+    import genanki
+
+    from ankigen.apkg import _genanki_decks, note_ids
+    from ankigen.lock import LockedNote
+    from ankigen.render import render_note_types
+
+    note_types = render_note_types()
+    rng = random.Random(3)
+    notes = []
+    for number in range(400):
+        kind = rng.choice(sorted(note_types))
+        width = len(note_types[kind].kind.fields)
+        fields = tuple(
+            "" if at and rng.random() < 0.4 else f"<b>{number}.{at}</b>" for at in range(width)
+        )
+        deck = f"Deck::{rng.choice('ABC')}"
+        notes.append(LockedNote(f"{kind}/n{number}", f"g{number}", "h", 1, kind, deck, (), fields))
+    ids = note_ids(n.guid for n in notes)
+    decks, row_ids, _ = _genanki_decks(notes, note_types, ids)
+    expected_ids = []
+    shapes = set()
+    for deck in decks:
+        for written in deck.notes:
+            alone = genanki.Note(model=written.model, fields=list(written.fields))
+            rule = [card.ord for card in alone._front_back_cards()]
+            assert [card.ord for card in written.cards] == rule
+            shapes.add((written.model.model_id, tuple(map(bool, written.fields))))
+            expected_ids += [ids[written.guid], *(ids[written.guid] << 4 | o for o in rule)]
+    assert row_ids == expected_ids
+    assert len(shapes) > 50  # many shapes, most shared by several notes
