@@ -10,6 +10,7 @@ every learner's collection: ``tests/test_identity.py`` pins them.
 from __future__ import annotations
 
 import functools
+import operator
 from dataclasses import MISSING, dataclass, fields
 from types import MappingProxyType
 from typing import TypeAlias
@@ -297,13 +298,20 @@ class Note:
 
     def field_values(self) -> tuple[str, ...]:
         """Field values in Anki field order."""
-        return tuple(getattr(self.card, f.attr) for f in self.kind.fields)
+        values: tuple[str, ...] = _FIELD_VALUES[self.kind.name](self.card)
+        return values
 
     def card_count(self) -> int:
         """How many cards Anki generates: one per card field with a value."""
         return self.kind.card_count(self.field_values())
 
 
+#: Each kind's field values in Anki order (a subject and a card field at least, so that
+#: attrgetter gives a tuple).
+assert all(len(kind.fields) >= 2 for kind in KINDS.values())
+_FIELD_VALUES = {
+    name: operator.attrgetter(*(f.attr for f in kind.fields)) for name, kind in KINDS.items()
+}
 _FIELDS_BY_LABEL: MappingProxyType[str, dict[str, FieldSpec]] = MappingProxyType(
     {name: {normalise_label(f.label): f for f in kind.fields} for name, kind in KINDS.items()}
 )
