@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import marshal
 import operator
 import os
 import re
@@ -379,7 +380,7 @@ def _collection_file(
         # Patched where it lies, no copy: its manifest goes first, so that an interrupted
         # build leaves no cache that claims to match the half-patched file.
         try:
-            (cache / "manifest.json").unlink()
+            (cache / MANIFEST_NAME).unlink()
             work = cache / "collection.anki2"
         except OSError:
             base = None  # a cache that cannot be updated is not used
@@ -488,8 +489,29 @@ def _pin_model_times(
     cursor.execute("UPDATE col SET models = ?", (json.dumps(models, sort_keys=True),))
 
 
-_CACHE_FORMAT = 4
+_CACHE_FORMAT = 5
 _CHUNK = 1 << 20
+#: The cached collection's manifest: its format, code, checksum and note digests.
+MANIFEST_NAME = "manifest"
+
+
+def read_manifest(cache: Path) -> dict[str, object] | None:
+    """The package cache's manifest, if present and intact (its own CRC-32 checks out)."""
+    try:
+        blob = (cache / MANIFEST_NAME).read_bytes()
+        if zlib.crc32(blob[4:]).to_bytes(4, "little") != blob[:4]:
+            return None
+        manifest = marshal.loads(blob[4:])
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def write_manifest(cache: Path, manifest: Mapping[str, object]) -> None:
+    """Write the package cache's manifest (marshalled: a large one loads in milliseconds)."""
+    payload = marshal.dumps(dict(manifest))
+    with atomic_replace(cache / MANIFEST_NAME, durable=False) as out:
+        out.write(zlib.crc32(payload).to_bytes(4, "little") + payload)
 
 
 def _cached_collection(cache: Path) -> dict[str, str] | None:
@@ -498,16 +520,18 @@ def _cached_collection(cache: Path) -> dict[str, str] | None:
     None (build afresh) unless the manifest is of this format and code, and the
     database's size and CRC-32 match it.
     """
+    manifest = read_manifest(cache)
+    if manifest is None:
+        return None
+    if manifest.get("format") != _CACHE_FORMAT or manifest.get("code") != code_fingerprint():
+        return None
+    digests = manifest.get("notes")
     try:
-        manifest = json.loads((cache / "manifest.json").read_text(encoding="utf-8"))
-        if manifest.get("format") != _CACHE_FORMAT or manifest.get("code") != code_fingerprint():
-            return None
-        digests = manifest["notes"]
-        if _checksum(cache / "collection.anki2") == manifest.get("checksum") and isinstance(
-            digests, dict
+        if isinstance(digests, dict) and _checksum(cache / "collection.anki2") == manifest.get(
+            "checksum"
         ):
-            return {str(k): str(v) for k, v in digests.items()}
-    except (OSError, ValueError, KeyError, AttributeError):
+            return digests
+    except OSError:
         pass
     return None
 
@@ -540,8 +564,7 @@ def _keep_collection(
     }
     with contextlib.suppress(OSError):
         database.replace(cache / "collection.anki2")
-        with atomic_replace(cache / "manifest.json", durable=False) as out:
-            out.write(json.dumps(manifest, sort_keys=True).encode())
+        write_manifest(cache, manifest)
 
 
 def write_apkg(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import pickle
 import sqlite3
 import zipfile
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ankigen.apkg import _checksum
+from ankigen.apkg import _checksum, read_manifest, write_manifest
 from ankigen.build import BuildOptions, build, deck_path
 from ankigen.fingerprint import code_fingerprint
 from ankigen.incremental import PACK_NAME, PackWriter, read_pack
@@ -111,6 +110,26 @@ def test_corrupt_package_cache_is_ignored(valid_sources: Path, tmp_path: Path) -
     assert _build(valid_sources, tmp_path) == reference
 
 
+def test_damaged_package_manifest_is_ignored(valid_sources: Path, tmp_path: Path) -> None:
+    """A manifest that fails its checksum is not read: the cached rows are not trusted."""
+    _build(valid_sources, tmp_path)
+    folder = tmp_path / ".cache" / "package" / "aws-machine-learning"
+    connection = sqlite3.connect(folder / "collection.anki2")
+    connection.execute("UPDATE notes SET flds = 'stale'")  # wrong rows, if reused
+    connection.commit()
+    connection.close()
+    manifest = read_manifest(folder)
+    assert manifest is not None
+    manifest["checksum"] = _checksum(folder / "collection.anki2")
+    write_manifest(folder, manifest)
+    blob = (folder / "manifest").read_bytes()
+    (folder / "manifest").write_bytes(blob[:-3] + bytes([blob[-3] ^ 1]) + blob[-2:])
+    assert read_manifest(folder) is None
+    _touch_one_note(valid_sources)
+    fresh = _build(valid_sources, tmp_path / "fresh", use_cache=False)
+    assert _build(valid_sources, tmp_path) == fresh
+
+
 def _lock_cache(out: Path) -> LockCache:
     return LockCache(out / ".cache" / "lock.parsed", code_fingerprint())
 
@@ -173,17 +192,16 @@ def test_package_cache_of_other_code_is_not_reused(valid_sources: Path, tmp_path
     reference = _build(valid_sources, tmp_path / "reference", use_cache=False)
     _build(valid_sources, tmp_path)
     folder = tmp_path / ".cache" / "package" / "aws-machine-learning"
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["code"] == code_fingerprint()
+    manifest = read_manifest(folder)
+    assert manifest is not None and manifest["code"] == code_fingerprint()
     manifest["code"] = "0" * 64
     # Make the cached rows wrong too: if they were reused, the package would differ.
-    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     connection = sqlite3.connect(folder / "collection.anki2")
     connection.execute("UPDATE notes SET flds = 'stale'")
     connection.commit()
     connection.close()
     manifest["checksum"] = _checksum(folder / "collection.anki2")  # the tampering is hidden
-    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    write_manifest(folder, manifest)
     _touch_one_note(valid_sources)
     fresh = _build(valid_sources, tmp_path / "fresh-after-touch", use_cache=False)
     assert _build(valid_sources, tmp_path) == fresh
