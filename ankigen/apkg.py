@@ -18,10 +18,10 @@ import re
 import sqlite3
 import tempfile
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import genanki
 
@@ -129,12 +129,19 @@ def _card_id(note_id: int, ord_: int) -> int:
 
 
 class _Note(genanki.Note):  # type: ignore[misc]
-    """genanki's note without two per-note costs that do not apply to ankigen's notes.
+    """genanki's note, carrying its own change time, without per-note costs that do not
+    apply to ankigen's notes.
 
     Fields are HTML from ankigen's own renderer, so genanki's scan for malformed tags
     (which only warns) is skipped; tags were validated by ``validate.check_tag`` (no
     whitespace), so they are kept as given instead of being checked again one by one.
+    Its rows go to the :class:`_RowBatcher` directly (see :meth:`write_to_db`).
     """
+
+    def __init__(self, mod: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mod = mod
+        """When the note's content last changed: the ``mod`` of its rows."""
 
     @property
     def tags(self) -> list[str]:
@@ -146,6 +153,24 @@ class _Note(genanki.Note):  # type: ignore[misc]
 
     def _check_invalid_html_tags_in_fields(self) -> None:
         pass
+
+    def write_to_db(
+        self, cursor: _RowBatcher, timestamp: float, deck_id: int, id_gen: Iterator[int]
+    ) -> None:
+        """The rows genanki's own ``Note.write_to_db`` writes (a note, then each card), with
+        the note's change time as their ``mod``, handed over as tuples rather than one
+        ``execute`` call each; ``tests/test_anki.py`` compares them with genanki's."""
+        note_id = next(id_gen)
+        cursor.add_note(
+            (note_id, self.guid, self.model.model_id, self.mod, -1, self._format_tags(),
+             self._format_fields(), self.sort_field, 0, 0, "")
+        )  # fmt: skip
+        for card in self.cards:
+            queue = -1 if card.suspend else 0
+            cursor.add_card(
+                (next(id_gen), note_id, deck_id, card.ord, self.mod, -1, 0, queue, self.due,
+                 0, 0, 0, 0, 0, 0, 0, 0, "")
+            )  # fmt: skip
 
 
 def _model(note_type: NoteType) -> genanki.Model:
@@ -164,9 +189,8 @@ def _genanki_decks(
     notes: Sequence[PackagedNote],
     note_types: Mapping[str, NoteType],
     ids_by_guid: Mapping[str, int],
-) -> tuple[list[genanki.Deck], list[int], dict[int, int]]:
-    """genanki decks holding ``notes`` in writing order, the row ids genanki will use, and
-    each note's change time by note id.
+) -> tuple[list[genanki.Deck], list[int]]:
+    """genanki decks holding ``notes`` in writing order, and the row ids genanki will use.
 
     genanki numbers notes and cards from one counter in the order it writes them (deck by
     deck, each note then its cards); it is handed ids derived from the GUIDs instead, so
@@ -179,7 +203,6 @@ def _genanki_decks(
     shapes: dict[tuple[str, tuple[bool, ...]], tuple[list[genanki.Card], list[int]]] = {}
     decks: dict[str, genanki.Deck] = {}
     ids: list[int] = []
-    mods: dict[int, int] = {}
     # By deck name, then GUID: the order genanki writes in, as decks are passed sorted.
     for note in sorted(notes, key=_deck_and_guid):
         deck = decks.get(note.deck)
@@ -190,7 +213,11 @@ def _genanki_decks(
         if len(fields) != width:
             fields = [*fields, *[""] * (width - len(fields))][:width]
         written = _Note(
-            model=models[note.kind], fields=fields, guid=note.guid, tags=list(note.tags)
+            note.changed,
+            model=models[note.kind],
+            fields=fields,
+            guid=note.guid,
+            tags=list(note.tags),
         )
         shape = (note.kind, tuple(map(bool, fields)))
         known = shapes.get(shape)
@@ -201,10 +228,9 @@ def _genanki_decks(
             written.cards = known[0]  # cached by genanki as an instance attribute, so set
         deck.add_note(written)
         note_id = ids_by_guid[note.guid]
-        mods[note_id] = note.changed
         ids.append(note_id)
         ids.extend([note_id << _ORD_BITS | low for low in known[1]])
-    return [decks[name] for name in sorted(decks)], ids, mods
+    return [decks[name] for name in sorted(decks)], ids
 
 
 _deck_and_guid = operator.attrgetter("deck", "guid")
@@ -222,27 +248,20 @@ def _write_notes(
     so each note and its cards carry the time the note's content last changed (from the
     lock), not the build time genanki would stamp on every row.
     """
-    decks, ids, mods = _genanki_decks(notes, note_types, ids_by_guid)
-    rows = _RowBatcher(cursor, mods)
+    decks, ids = _genanki_decks(notes, note_types, ids_by_guid)
+    rows = _RowBatcher(cursor)
     genanki.Package(decks).write_to_db(rows, 0, iter(ids))
     rows.finish()
-
-
-def _first(row: tuple[object, ...]) -> int:
-    value = row[0]
-    assert isinstance(value, int)
-    return value
 
 
 class _RowBatcher:
     """The cursor genanki writes through: note and card rows are batched, the rest passes.
 
-    genanki inserts each note and card with its own ``execute`` call; the rows it hands
-    over are kept (with the note's own change time put in) and inserted in batches, in id
-    order, with one ``executemany`` per table (now about as fast as genanki's own inserts:
-    what it buys is the change times and the index build deferred to :meth:`finish`). Its other
-    statements (reading and updating the ``col`` row as each deck is written) run at once;
-    one that touches notes or cards would flush the pending rows first.
+    Notes (:class:`_Note`) hand over their rows, which are inserted in batches, in id
+    order, with one ``executemany`` per table, and the schema's indexes are built once
+    after all rows are in (:meth:`finish`). genanki's other statements (reading and
+    updating the ``col`` row as each deck is written) run at once; one that touches notes
+    or cards would flush the pending rows first.
     """
 
     _NOTES = "INSERT INTO notes VALUES(?,?,?,?,?,?,?,?,?,?,?);"
@@ -250,33 +269,27 @@ class _RowBatcher:
     _TOUCHES_ROWS = re.compile(r"\b(notes|cards)\b", re.IGNORECASE)
     BATCH_NOTES = 20_000
     """Rows are inserted at the latest after this many notes."""
-    _NOTE_MOD = 3  # column of notes.mod
-    _CARD_NID, _CARD_MOD = 1, 4  # columns of cards.nid and cards.mod
 
-    def __init__(self, cursor: sqlite3.Cursor, mods: Mapping[int, int]) -> None:
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
         self._cursor = cursor
-        self._mods = mods
         self._notes: list[tuple[object, ...]] = []
         self._cards: list[tuple[object, ...]] = []
         self._indexes: list[tuple[str, str]] | None = None
-        self.lastrowid: int | None = None
-        """The id of the note row last handed over (genanki reads it as the cards' nid)."""
+
+    def add_note(self, row: tuple[object, ...]) -> None:
+        """Keep a note row (its id first)."""
+        self._notes.append(row)
+        if len(self._notes) >= self.BATCH_NOTES:
+            self.flush()  # bounded memory: at 100,000 notes all rows would be ~130 MB
+
+    def add_card(self, row: tuple[object, ...]) -> None:
+        """Keep a card row (its id first)."""
+        self._cards.append(row)
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> object:
-        """Keep a note or card row; run any other statement (after flushing, if it needs)."""
-        if sql == self._NOTES:
-            note_id = params[0]
-            assert isinstance(note_id, int)
-            mod = self._mods[note_id]
-            self._notes.append((*params[: self._NOTE_MOD], mod, *params[self._NOTE_MOD + 1 :]))
-            self.lastrowid = note_id
-            if len(self._notes) >= self.BATCH_NOTES:
-                self.flush()  # bounded memory: at 100,000 notes all rows would be ~130 MB
-            return self
-        if sql == self._CARDS:
-            mod = self._mods[params[self._CARD_NID]]  # type: ignore[index]
-            self._cards.append((*params[: self._CARD_MOD], mod, *params[self._CARD_MOD + 1 :]))
-            return self
+        """Run a statement (after flushing the kept rows, if it reads or writes them)."""
+        if sql in (self._NOTES, self._CARDS):
+            raise AssertionError("genanki wrote a row past _Note.write_to_db")
         if self._TOUCHES_ROWS.search(sql):
             self.flush()
         return self._cursor.execute(sql, params)
@@ -309,12 +322,13 @@ class _RowBatcher:
         """Insert the rows kept so far."""
         # In id order, each row is appended to its table instead of splitting pages here
         # and there; the file is rewritten canonically afterwards, so order leaves no trace.
+        # (Ids are unique, so tuples compare on their first item alone.)
         if self._notes:
-            self._notes.sort(key=_first)
+            self._notes.sort()
             self._cursor.executemany(self._NOTES, self._notes)
             self._notes = []
         if self._cards:
-            self._cards.sort(key=_first)
+            self._cards.sort()
             self._cursor.executemany(self._CARDS, self._cards)
             self._cards = []
 

@@ -271,7 +271,7 @@ def test_cards_per_note_follow_genankis_rule_for_every_shape() -> None:
         deck = f"Deck::{rng.choice('ABC')}"
         notes.append(LockedNote(f"{kind}/n{number}", f"g{number}", "h", 1, kind, deck, (), fields))
     ids = note_ids(n.guid for n in notes)
-    decks, row_ids, _ = _genanki_decks(notes, note_types, ids)
+    decks, row_ids = _genanki_decks(notes, note_types, ids)
     expected_ids = []
     shapes = set()
     for deck in decks:
@@ -283,3 +283,55 @@ def test_cards_per_note_follow_genankis_rule_for_every_shape() -> None:
             expected_ids += [ids[written.guid], *(ids[written.guid] << 4 | o for o in rule)]
     assert row_ids == expected_ids
     assert len(shapes) > 50  # many shapes, most shared by several notes
+
+
+def test_note_rows_are_genankis_own() -> None:
+    """ankigen's notes hand their rows over directly instead of through genanki's
+    ``Note.write_to_db``: the rows must be exactly the ones genanki writes (with the
+    note's change time as the timestamp), card ordinals, suspension and due included."""
+    import random
+
+    import genanki
+
+    from ankigen.apkg import _model, _Note
+    from ankigen.render import render_note_types
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.rows: list[tuple[str, tuple[object, ...]]] = []
+            self.lastrowid = 0
+
+        def execute(self, sql: str, params: tuple[object, ...]) -> None:
+            table = "notes" if "INTO notes" in sql else "cards"
+            self.rows.append((table, tuple(params)))
+            if table == "notes":
+                self.lastrowid = int(params[0])  # type: ignore[call-overload]
+
+        def add_note(self, row: tuple[object, ...]) -> None:
+            self.rows.append(("notes", row))
+
+        def add_card(self, row: tuple[object, ...]) -> None:
+            self.rows.append(("cards", row))
+
+    rng = random.Random(5)
+    note_types = render_note_types()
+    for number in range(200):
+        kind = rng.choice(sorted(note_types))
+        model = _model(note_types[kind])
+        width = len(note_types[kind].kind.fields)
+        fields = [
+            "" if at and rng.random() < 0.4 else f"<i>{number}.{at}</i>" for at in range(width)
+        ]
+        tags = [f"exam::X::D{number % 3}", "kind::x"] if number % 5 else []
+        due, mod, deck = rng.randint(0, 9), 1_700_000_000 + number, 1 << 40 | number
+        theirs, ours = Recorder(), Recorder()
+        plain = genanki.Note(
+            model=model, fields=list(fields), tags=tags, guid=f"g{number}", due=due
+        )
+        mine = _Note(mod, model=model, fields=list(fields), tags=tags, guid=f"g{number}", due=due)
+        if number % 7 == 0 and plain.cards:  # a suspended card, as genanki would write it
+            plain.cards[0].suspend = mine.cards[0].suspend = True
+        plain.write_to_db(theirs, mod, deck, iter(range(number * 100, number * 100 + 50)))
+        mine.write_to_db(ours, 0, deck, iter(range(number * 100, number * 100 + 50)))
+        assert ours.rows == theirs.rows
+        assert len(theirs.rows) >= 1 + sum(map(bool, fields[1:]))
