@@ -3,18 +3,21 @@
 Usage: ``python benchmarks/run.py --notes 1000 10000 100000 [--repeat 3]``
 
 For each size it generates a synthetic corpus in the real note format (see corpus.py),
-then measures, taking the median of ``--repeat`` runs: a cold build (no cache, no lock),
-a warm rebuild after changing one file, ``check``, and plain genanki writing the same
-finished notes (genanki.Note objects and Package.write_to_file). Time per stage comes from
-the build itself. Peak memory is the maximum resident set size of a cold build and of the
-genanki run, each in a fresh process. Figures are printed, never asserted: the machine is
-noisy, so read the ratios.
+then measures, taking the median of ``--repeat`` runs (the sizes take turns, run by
+run): a cold build (no cache, no lock), a warm rebuild after changing one file,
+``check``, and plain genanki writing the same finished notes (genanki.Note objects and
+Package.write_to_file). Time per stage comes from the build itself. Peak memory is the
+maximum resident set size of a cold build and of the genanki run, each in a fresh
+process. Growth from one size to the next is the median of the runs' ratios. Figures are
+printed, never asserted: the machine is noisy, so read the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import itertools
 import os
 import pickle
 import re
@@ -99,68 +102,83 @@ def _vm_hwm_kib() -> int:
     return 0
 
 
-def measure(notes: int, repeat: int, work: Path) -> dict[str, float]:
-    """All figures for one corpus size."""
-    pristine = work / "pristine"
-    files = write_corpus(pristine, notes)
-    print(f"\n## {notes} notes in {len(files)} files", flush=True)
+class Size:
+    """One corpus size: its corpus, and the figures of each run so far."""
 
-    cold, warm, checks, plain = [], [], [], []
-    stages: dict[str, dict[str, list[float]]] = {"cold": {}, "warm": {}}
-    for run in range(repeat):
-        source = work / f"src-{run}"
-        out = work / f"out-{run}"
+    def __init__(self, notes: int, work: Path) -> None:
+        self.notes = notes
+        self.work = work
+        self.pristine = work / "pristine"
+        self.files = write_corpus(self.pristine, notes)
+        self.cold: list[float] = []
+        self.warm: list[float] = []
+        self.checks: list[float] = []
+        self.plain: list[float] = []
+        self.stages: dict[str, dict[str, list[float]]] = {"cold": {}, "warm": {}}
+
+    def run(self, run: int) -> None:
+        """One run of every step, on a fresh copy of the corpus."""
+        source = self.work / f"src-{run}"
+        out = self.work / f"out-{run}"
         shutil.rmtree(source, ignore_errors=True)
         shutil.rmtree(out, ignore_errors=True)
-        shutil.copytree(pristine, source)
+        shutil.copytree(self.pristine, source)
         options = BuildOptions(source_dir=source, build_dir=out, now=1_700_000_000 + run)
-        seconds, result = _timed(lambda: build(options))  # noqa: B023
-        cold.append(seconds)
+        seconds, result = _timed(lambda: build(options))
+        self.cold.append(seconds)
         for stage, value in result.timings:
-            stages["cold"].setdefault(stage, []).append(value)
+            self.stages["cold"].setdefault(stage, []).append(value)
 
-        changed = sorted(source.rglob("*.md"))[run % len(files)]
+        changed = sorted(source.rglob("*.md"))[run % len(self.files)]
         text = changed.read_text(encoding="utf-8")
         changed.write_text(re.sub(r"(\n- \*\*[^*]+:\*\* )", r"\1Edited ", text, count=1))
         later = BuildOptions(source_dir=source, build_dir=out, now=1_700_100_000 + run)
-        seconds, result = _timed(lambda: build(later))  # noqa: B023
-        warm.append(seconds)
+        seconds, result = _timed(lambda: build(later))
+        self.warm.append(seconds)
         for stage, value in result.timings:
-            stages["warm"].setdefault(stage, []).append(value)
+            self.stages["warm"].setdefault(stage, []).append(value)
 
-        seconds, _ = _timed(lambda: check(later))  # noqa: B023
-        checks.append(seconds)
+        seconds, result = _timed(lambda: check(later))
+        self.checks.append(seconds)
         # genanki starts from a clean heap: nothing of ankigen's runs is left for its
         # garbage collector to walk (which would slow genanki and flatter the ratios).
-        del result, _
+        del result
         rows = finished_notes(source)
         gc.collect()
-        plain.append(plain_genanki(rows, out / "plain-genanki.apkg"))
+        self.plain.append(plain_genanki(rows, out / "plain-genanki.apkg"))
+        del rows
+        gc.collect()  # and the next build starts from a clean heap too
+        shutil.rmtree(source, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
 
-    rows_file = work / "rows.pickle"
-    rows_file.write_bytes(pickle.dumps(finished_notes(pristine)))
-    rss = _peak_rss_mib(["--child", "cold", str(pristine), str(work / "rss-out")])
-    rss_genanki = _peak_rss_mib(["--child", "genanki", str(rows_file), str(work / "rss-g")])
-
-    print(f"{'stage':<12}{'cold s':>10}{'warm s':>10}")
-    for stage in STAGES:
-        c = _median(stages["cold"].get(stage, []))
-        w = _median(stages["warm"].get(stage, []))
-        print(f"{stage:<12}{c:>10.3f}{w:>10.3f}")
-    figures = {
-        "cold": _median(cold),
-        "warm": _median(warm),
-        "check": _median(checks),
-        "genanki": _median(plain),
-        "peak_rss": rss,
-        "peak_rss_genanki": rss_genanki,
-    }
-    print(
-        f"{'total':<12}{figures['cold']:>10.3f}{figures['warm']:>10.3f}"
-        f"   check {figures['check']:.3f}   genanki {figures['genanki']:.3f}"
-        f"   peak RSS {rss:.0f} MiB (genanki {rss_genanki:.0f} MiB)"
-    )
-    return figures
+    def report(self) -> dict[str, float]:
+        """Print the table of medians (measuring peak memory first); return the figures."""
+        rows_file = self.work / "rows.pickle"
+        rows_file.write_bytes(pickle.dumps(finished_notes(self.pristine)))
+        rss = _peak_rss_mib(["--child", "cold", str(self.pristine), str(self.work / "rss-out")])
+        rss_genanki = _peak_rss_mib(
+            ["--child", "genanki", str(rows_file), str(self.work / "rss-g")]
+        )
+        print(f"\n## {self.notes} notes in {len(self.files)} files")
+        print(f"{'stage':<12}{'cold s':>10}{'warm s':>10}")
+        for stage in STAGES:
+            c = _median(self.stages["cold"].get(stage, []))
+            w = _median(self.stages["warm"].get(stage, []))
+            print(f"{stage:<12}{c:>10.3f}{w:>10.3f}")
+        figures = {
+            "cold": _median(self.cold),
+            "warm": _median(self.warm),
+            "check": _median(self.checks),
+            "genanki": _median(self.plain),
+            "peak_rss": rss,
+            "peak_rss_genanki": rss_genanki,
+        }
+        print(
+            f"{'total':<12}{figures['cold']:>10.3f}{figures['warm']:>10.3f}"
+            f"   check {figures['check']:.3f}   genanki {figures['genanki']:.3f}"
+            f"   peak RSS {rss:.0f} MiB (genanki {rss_genanki:.0f} MiB)"
+        )
+        return figures
 
 
 def _child(job: str, source: Path, out: Path) -> None:
@@ -208,14 +226,32 @@ def main(argv: list[str] | None = None) -> int:
     if real is not None:
         print(f"real deck: `ankigen build` wall time {real:.3f} s (median of 3, new process)")
     summaries = []
-    for notes in args.notes:
-        with tempfile.TemporaryDirectory(prefix=f"ankigen-bench-{notes}-") as scratch:
-            f = measure(notes, args.repeat, Path(scratch))
+    with contextlib.ExitStack() as stack:
+        sizes = [
+            Size(n, Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"ankigen-{n}-"))))
+            for n in args.notes
+        ]
+        # Sizes take turns, run by run: a slow spell of this noisy machine then falls on
+        # every size alike instead of on one, which would skew the growth figures.
+        for run in range(args.repeat):
+            for size in sizes:
+                print(f"run {run + 1}/{args.repeat}: {size.notes} notes", flush=True)
+                size.run(run)
+        figures = [size.report() for size in sizes]
+    for notes, f in zip(args.notes, figures, strict=True):
         summaries.append(
             f"N={notes} cold={f['cold']:.3f} warm={f['warm']:.3f} check={f['check']:.3f} "
             f"genanki={f['genanki']:.3f} ratio_cold={f['cold'] / f['genanki']:.2f} "
             f"ratio_warm={f['warm'] / f['genanki']:.2f} peak_rss={f['peak_rss']:.0f} "
             f"peak_rss_genanki={f['peak_rss_genanki']:.0f}"
+        )
+    for small, large in itertools.pairwise(sizes):
+        growth = [b / a for a, b in zip(small.cold, large.cold, strict=True)]
+        plain = [b / a for a, b in zip(small.plain, large.plain, strict=True)]
+        summaries.append(
+            f"growth {small.notes}->{large.notes} ({large.notes / small.notes:g}x the notes): "
+            f"cold build {_median(growth):.2f}x, genanki {_median(plain):.2f}x "
+            "(median of the runs' ratios)"
         )
     print()
     for line in summaries:

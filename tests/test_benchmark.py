@@ -15,7 +15,7 @@ def test_benchmark_prints_summary_line(capsys: pytest.CaptureFixture[str]) -> No
     try:
         import run  # type: ignore[import-not-found]
 
-        assert run.main(["--notes", "60", "--repeat", "1"]) == 0
+        assert run.main(["--notes", "30", "60", "--repeat", "2"]) == 0
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
     out = capsys.readouterr().out
@@ -24,5 +24,7 @@ def test_benchmark_prints_summary_line(capsys: pytest.CaptureFixture[str]) -> No
         r"ratio_cold=[\d.]+ ratio_warm=[\d.]+ peak_rss=\d+ peak_rss_genanki=\d+$"
     )
     assert re.search(pattern, out, re.MULTILINE), out
+    growth = r"^growth 30->60 \(2x the notes\): cold build [\d.]+x, genanki [\d.]+x"
+    assert re.search(growth, out, re.MULTILINE), out
     for stage in ("discover", "parse", "validate", "render", "package"):
         assert re.search(rf"^{stage}\s+[\d.]+\s+[\d.]+$", out, re.MULTILINE)
