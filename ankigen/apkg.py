@@ -1,9 +1,10 @@
 """Rendered notes -> ``.apkg``. The only module that imports genanki.
 
 Identity lives here: note GUIDs come from the note key (never from its text), deck ids from
-the deck name, model ids from ``cards.KINDS``. genanki fills the collection database; this
-module writes the zip itself so that the package is compressed, reproducible and replaced
-atomically: a failed write leaves the previous deck untouched and no temporary file behind.
+the deck name, model ids from ``cards.KINDS``. genanki fills the collection database (its
+notes' rows batched, see ``_Note`` and ``_RowBatcher``); this module writes the zip itself
+(``ziparchive``) so that the package is compressed, reproducible and replaced atomically:
+a failed write leaves the previous deck untouched and no temporary file behind.
 """
 
 from __future__ import annotations
