@@ -30,7 +30,7 @@ from ankigen.cards import CardModel, Note
 from ankigen.diagnostics import Diagnostic
 from ankigen.fileio import atomic_replace
 from ankigen.fingerprint import code_fingerprint
-from ankigen.lock import LockedNote, LockedNoteType, content_hash
+from ankigen.lock import content_hash
 from ankigen.media import MediaCollector, media_fingerprint
 from ankigen.parse import parse_file
 from ankigen.validate import CheckedNote, check_file
@@ -91,9 +91,7 @@ def fast_pickling(*classes: type) -> None:
         copyreg.pickle(cls, functools.partial(_reduce_by_fields, cls, values))
 
 
-fast_pickling(
-    CheckedNote, Note, Diagnostic, MediaFile, LockedNote, LockedNoteType, *get_args(CardModel)
-)
+fast_pickling(CheckedNote, Note, Diagnostic, MediaFile, *get_args(CardModel))
 
 
 def process_file(path: Path, display: str, source_dir: Path) -> FileResult:
