@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -240,8 +241,8 @@ def load(
         media=tuple(media[name] for name in sorted(media)),
         diagnostics=tuple(sort_diagnostics(diagnostics)),
         timings=timer.laps,
-        digests={key: digest for r in results for key, digest in r.digests},
-        guids={key: guid for r in results for key, guid in r.guids},
+        digests=dict(itertools.chain.from_iterable(r.digests for r in results)),
+        guids=dict(itertools.chain.from_iterable(r.guids for r in results)),
     )
 
 

@@ -562,6 +562,7 @@ def update_lock(
     renamed: list[tuple[str, str]] = []
     consumed: set[str] = set()
     by_key = {n.key: n for n in notes}
+    known_guids, known_digests = new_guids or {}, digests or {}
     for note in notes:
         previous = old.notes.get(note.key)
         origin = renamed_from.get(note.key)
@@ -582,9 +583,9 @@ def update_lock(
         guid = (
             previous.guid
             if previous
-            else (new_guids or {}).get(note.key) or guid_for_key(origin or note.key)
+            else known_guids.get(note.key) or guid_for_key(origin or note.key)
         )
-        digest = (digests or {}).get(note.key) or content_hash(
+        digest = known_digests.get(note.key) or content_hash(
             note.kind.name, note.deck, note.tags, note.field_values()
         )
         if previous is not None and previous.hash == digest and not previous.retired:
@@ -598,15 +599,8 @@ def update_lock(
                 added.append(note.key)
             elif (origin, note.key) not in renamed or previous.hash != digest:
                 changed.append(note.key)
-        entries[note.key] = LockedNote(
-            key=note.key,
-            guid=guid,
-            hash=digest,
-            changed=when,
-            kind=note.kind.name,
-            deck=note.deck,
-            tags=note.tags,
-            fields=note.field_values(),
+        entries[note.key] = LockedNote(  # positional: this runs for every new note
+            note.key, guid, digest, when, note.kind.name, note.deck, note.tags, note.field_values()
         )
 
     guids: dict[str, str] = {}
