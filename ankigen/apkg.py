@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import json
 import marshal
-import operator
 import os
 import re
 import sqlite3
@@ -186,29 +185,38 @@ def _model(note_type: NoteType) -> genanki.Model:
     )
 
 
-def _genanki_decks(
-    notes: Sequence[PackagedNote],
-    note_types: Mapping[str, NoteType],
-    ids_by_guid: Mapping[str, int],
-) -> tuple[list[genanki.Deck], list[int]]:
-    """genanki decks holding ``notes`` in writing order, and the row ids genanki will use.
-
-    genanki numbers notes and cards from one counter in the order it writes them (deck by
-    deck, each note then its cards); it is handed ids derived from the GUIDs instead, so
-    that unchanged notes give unchanged rows whatever else changes. Which cards a note
-    gets depends only on its note type and which of its fields are empty: genanki works
-    that out once per such shape, and notes of the same shape share the answer.
-    """
-    models = {name: _model(nt) for name, nt in note_types.items()}
-    widths = {name: len(nt.kind.fields) for name, nt in note_types.items()}
-    shapes: dict[tuple[str, tuple[bool, ...]], tuple[list[genanki.Card], list[int]]] = {}
+def _col_decks(
+    notes: Sequence[PackagedNote], models: Mapping[str, genanki.Model]
+) -> list[genanki.Deck]:
+    """genanki decks for the collection row: each deck with the note types of its notes
+    (what genanki records from the notes a deck holds), by name."""
     decks: dict[str, genanki.Deck] = {}
-    ids: list[int] = []
-    # By deck name, then GUID: the order genanki writes in, as decks are passed sorted.
-    for note in sorted(notes, key=_deck_and_guid):
+    for note in notes:
         deck = decks.get(note.deck)
         if deck is None:
             deck = decks[note.deck] = genanki.Deck(deck_id(note.deck), note.deck)
+        deck.add_model(models[note.kind])
+    return [decks[name] for name in sorted(decks)]
+
+
+def _genanki_notes(
+    notes: Sequence[PackagedNote],
+    models: Mapping[str, genanki.Model],
+    ids_by_guid: Mapping[str, int],
+) -> Iterator[tuple[_Note, int, list[int]]]:
+    """Each note as genanki's note, in ascending id order, with its deck id and its row ids
+    (the note's, then each card's).
+
+    Ids come from the GUIDs, so that unchanged notes give unchanged rows whatever else
+    changes; in id order, every batch of rows is appended to its table. Which cards a
+    note gets depends only on its note type and which of its fields are empty: genanki
+    works that out once per such shape, and notes of the same shape share the answer.
+    Notes are made one at a time, never all held at once.
+    """
+    widths = {name: len(model.fields) for name, model in models.items()}
+    shapes: dict[tuple[str, tuple[bool, ...]], tuple[list[genanki.Card], list[int]]] = {}
+    deck_ids: dict[str, int] = {}
+    for note_id, note in sorted((ids_by_guid[n.guid], n) for n in notes):
         fields = list(note.fields)
         width = widths[note.kind]
         if len(fields) != width:
@@ -227,14 +235,10 @@ def _genanki_decks(
             known = shapes[shape] = (cards, [_card_id(0, card.ord) for card in cards])
         else:
             written.cards = known[0]  # cached by genanki as an instance attribute, so set
-        deck.add_note(written)
-        note_id = ids_by_guid[note.guid]
-        ids.append(note_id)
-        ids.extend([note_id << _ORD_BITS | low for low in known[1]])
-    return [decks[name] for name in sorted(decks)], ids
-
-
-_deck_and_guid = operator.attrgetter("deck", "guid")
+        deck = deck_ids.get(note.deck)
+        if deck is None:
+            deck = deck_ids[note.deck] = deck_id(note.deck)
+        yield written, deck, [note_id, *[note_id << _ORD_BITS | low for low in known[1]]]
 
 
 def _write_notes(
@@ -245,13 +249,18 @@ def _write_notes(
 ) -> None:
     """Write a complete collection holding ``notes`` with genanki, each with its own time.
 
-    Anki's default import updates a note only if the incoming modification time is newer,
-    so each note and its cards carry the time the note's content last changed (from the
-    lock), not the build time genanki would stamp on every row.
+    genanki writes the schema and the collection row (decks and note types); each note
+    then writes its rows as genanki's ``Note.write_to_db`` would, in id order (genanki
+    itself writes deck by deck, which at 100,000 notes scattered every batch of rows over
+    the whole table). Anki's default import updates a note only if the incoming
+    modification time is newer, so each note and its cards carry the time the note's
+    content last changed (from the lock), not the build time genanki would stamp.
     """
-    decks, ids = _genanki_decks(notes, note_types, ids_by_guid)
+    models = {name: _model(nt) for name, nt in note_types.items()}
     rows = _RowBatcher(cursor)
-    genanki.Package(decks).write_to_db(rows, 0, iter(ids))
+    genanki.Package(_col_decks(notes, models)).write_to_db(rows, 0, iter(()))
+    for written, deck, ids in _genanki_notes(notes, models, ids_by_guid):
+        written.write_to_db(rows, 0, deck, iter(ids))
     rows.finish()
 
 
@@ -473,18 +482,10 @@ def _write_col(
 ) -> None:
     """Rewrite the collection row (decks and note types) exactly as a full write would."""
     models = {name: _model(nt) for name, nt in note_types.items()}
-    decks: dict[str, genanki.Deck] = {}
-    for note in notes:
-        deck = decks.get(note.deck)
-        if deck is None:
-            deck = decks[note.deck] = genanki.Deck(deck_id(note.deck), note.deck)
-        deck.add_model(models[note.kind])
     col_path = scratch / "col.anki2"
     col = _connect(col_path)
     try:
-        genanki.Package([decks[name] for name in sorted(decks)]).write_to_db(
-            col.cursor(), 0, iter(())
-        )
+        genanki.Package(_col_decks(notes, models)).write_to_db(col.cursor(), 0, iter(()))
         col.commit()
         row = col.execute("SELECT models, decks FROM col").fetchone()
     finally:

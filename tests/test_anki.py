@@ -249,17 +249,18 @@ def test_every_metric_formula_reaches_anki_as_math(
 
 def test_cards_per_note_follow_genankis_rule_for_every_shape() -> None:
     """Notes of one shape (note type and empty fields) share one card list, worked out by
-    genanki once; every note still gets exactly the cards genanki's own rule gives it, and
-    the row ids handed to genanki match them."""
+    genanki once; every note still gets exactly the cards genanki's own rule gives it,
+    notes come in ascending id order, and the row ids match their cards."""
     import random
 
     import genanki
 
-    from ankigen.apkg import _genanki_decks, note_ids
+    from ankigen.apkg import _genanki_notes, _model, deck_id, note_ids
     from ankigen.lock import LockedNote
     from ankigen.render import render_note_types
 
     note_types = render_note_types()
+    models = {name: _model(nt) for name, nt in note_types.items()}
     rng = random.Random(3)
     notes = []
     for number in range(400):
@@ -271,17 +272,18 @@ def test_cards_per_note_follow_genankis_rule_for_every_shape() -> None:
         deck = f"Deck::{rng.choice('ABC')}"
         notes.append(LockedNote(f"{kind}/n{number}", f"g{number}", "h", 1, kind, deck, (), fields))
     ids = note_ids(n.guid for n in notes)
-    decks, row_ids = _genanki_decks(notes, note_types, ids)
-    expected_ids = []
+    by_guid = {n.guid: n for n in notes}
     shapes = set()
-    for deck in decks:
-        for written in deck.notes:
-            alone = genanki.Note(model=written.model, fields=list(written.fields))
-            rule = [card.ord for card in alone._front_back_cards()]
-            assert [card.ord for card in written.cards] == rule
-            shapes.add((written.model.model_id, tuple(map(bool, written.fields))))
-            expected_ids += [ids[written.guid], *(ids[written.guid] << 4 | o for o in rule)]
-    assert row_ids == expected_ids
+    seen = []
+    for written, deck, row_ids in _genanki_notes(notes, models, ids):
+        alone = genanki.Note(model=written.model, fields=list(written.fields))
+        rule = [card.ord for card in alone._front_back_cards()]
+        assert [card.ord for card in written.cards] == rule
+        assert row_ids == [ids[written.guid], *(ids[written.guid] << 4 | o for o in rule)]
+        assert deck == deck_id(by_guid[written.guid].deck)
+        shapes.add((written.model.model_id, tuple(map(bool, written.fields))))
+        seen.append(ids[written.guid])
+    assert seen == sorted(ids.values())  # every note once, in id order
     assert len(shapes) > 50  # many shapes, most shared by several notes
 
 
