@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import genanki
 
-from ankigen.fileio import atomic_replace
+from ankigen.fileio import atomic_replace, sealed, unsealed
 from ankigen.fingerprint import code_fingerprint
 from ankigen.render import NoteType
 from ankigen.ziparchive import Entry, ZipWriter, default_threads
@@ -123,19 +123,21 @@ def note_ids(guids: Iterable[str]) -> dict[str, int]:
 _ORD_BITS = 4
 
 
-def _card_id(note_id: int, ord_: int) -> int:
-    assert 0 <= ord_ < 1 << _ORD_BITS, "too many card templates for the card id layout"
-    return note_id << _ORD_BITS | ord_
+def _card_ords(cards: Sequence[genanki.Card]) -> list[int]:
+    """The cards' template numbers, checked to fit the card id layout."""
+    ords = [card.ord for card in cards]
+    assert all(0 <= o < 1 << _ORD_BITS for o in ords), "too many templates for the card ids"
+    return ords
 
 
 class _Note(genanki.Note):  # type: ignore[misc]
-    """genanki's note, carrying its own change time, without per-note costs that do not
-    apply to ankigen's notes.
+    """genanki's note, carrying its own change time, its rows going to the
+    :class:`_RowBatcher` directly (see :meth:`write_to_db`).
 
-    Fields are HTML from ankigen's own renderer, so genanki's scan for malformed tags
-    (which only warns) is skipped; tags were validated by ``validate.check_tag`` (no
-    whitespace), so they are kept as given instead of being checked again one by one.
-    Its rows go to the :class:`_RowBatcher` directly (see :meth:`write_to_db`).
+    Tags were validated by ``validate.check_tag`` (no whitespace), so they are kept as
+    given instead of being checked again one by one. genanki's own ``write_to_db`` also
+    scans fields for malformed HTML tags (a warning only) and checks the field count;
+    neither applies: fields are ankigen's rendered HTML, padded to the note type.
     """
 
     def __init__(self, mod: int, **kwargs: Any) -> None:
@@ -150,9 +152,6 @@ class _Note(genanki.Note):  # type: ignore[misc]
     @tags.setter
     def tags(self, value: list[str]) -> None:
         self._tags = value
-
-    def _check_invalid_html_tags_in_fields(self) -> None:
-        pass
 
     def write_to_db(
         self, cursor: _RowBatcher, timestamp: float, deck_id: int, id_gen: Iterator[int]
@@ -232,13 +231,13 @@ def _genanki_notes(
         known = shapes.get(shape)
         if known is None:
             cards = written.cards  # genanki's own rule
-            known = shapes[shape] = (cards, [_card_id(0, card.ord) for card in cards])
+            known = shapes[shape] = (cards, _card_ords(cards))
         else:
             written.cards = known[0]  # cached by genanki as an instance attribute, so set
         deck = deck_ids.get(note.deck)
         if deck is None:
             deck = deck_ids[note.deck] = deck_id(note.deck)
-        yield written, deck, [note_id, *[note_id << _ORD_BITS | low for low in known[1]]]
+        yield written, deck, [note_id, *[note_id << _ORD_BITS | o for o in known[1]]]
 
 
 def _write_notes(
@@ -514,10 +513,10 @@ MANIFEST_NAME = "manifest"
 def read_manifest(cache: Path) -> dict[str, object] | None:
     """The package cache's manifest, if present and intact (its own CRC-32 checks out)."""
     try:
-        blob = (cache / MANIFEST_NAME).read_bytes()
-        if zlib.crc32(blob[4:]).to_bytes(4, "little") != blob[:4]:
+        payload = unsealed((cache / MANIFEST_NAME).read_bytes())
+        if payload is None:
             return None
-        manifest = marshal.loads(blob[4:])
+        manifest = marshal.loads(payload)
     except (OSError, ValueError, EOFError, TypeError):
         return None
     return manifest if isinstance(manifest, dict) else None
@@ -527,7 +526,7 @@ def write_manifest(cache: Path, manifest: Mapping[str, object]) -> None:
     """Write the package cache's manifest (marshalled: a large one loads in milliseconds)."""
     payload = marshal.dumps(dict(manifest))
     with atomic_replace(cache / MANIFEST_NAME, durable=False) as out:
-        out.write(zlib.crc32(payload).to_bytes(4, "little") + payload)
+        out.write(sealed(payload))
 
 
 def _cached_collection(cache: Path) -> dict[str, str] | None:

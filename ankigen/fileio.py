@@ -1,10 +1,12 @@
-"""Atomic file replacement: a file is either its old self or its complete new self."""
+"""Atomic file replacement (a file is either its old self or its complete new self), and
+the CRC-32 seal that cache files carry so that a damaged one is ignored."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -73,3 +75,16 @@ def atomic_replace(path: Path, durable: bool = True) -> Iterator[BinaryIO]:
         staged.discard()
         raise
     staged.commit(durable)
+
+
+def sealed(payload: bytes) -> bytes:
+    """``payload`` preceded by its CRC-32 (4 bytes, little-endian)."""
+    return zlib.crc32(payload).to_bytes(4, "little") + payload
+
+
+def unsealed(blob: bytes | memoryview) -> memoryview | None:
+    """The payload of :func:`sealed` bytes, or None if it does not match its CRC-32."""
+    view = memoryview(blob)
+    if len(view) < 4 or zlib.crc32(view[4:]).to_bytes(4, "little") != view[:4]:
+        return None
+    return view[4:]

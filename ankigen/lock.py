@@ -22,7 +22,6 @@ import json
 import marshal
 import operator
 import os
-import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any, BinaryIO
 from ankigen.apkg import guid_for_key
 from ankigen.cards import KINDS, KindSpec, Note
 from ankigen.diagnostics import Diagnostic, Location
-from ankigen.fileio import StagedFile
+from ankigen.fileio import StagedFile, sealed, unsealed
 from ankigen.render import NoteType
 
 LOCK_NAME = "ankigen.lock"
@@ -184,8 +183,8 @@ class LockCache:
         head = len(_CACHE_MAGIC)
         if blob[:head] != _CACHE_MAGIC or blob[head : head + 32] != self.key(data):
             return None
-        payload = memoryview(blob)[head + 36 :]
-        if zlib.crc32(payload).to_bytes(4, "little") != blob[head + 32 : head + 36]:
+        payload = unsealed(memoryview(blob)[head + 32 :])
+        if payload is None:
             return None
         try:
             note_rows, type_rows, canonical = marshal.loads(payload)
@@ -210,10 +209,8 @@ class LockCache:
                 # the objects (this runs on every build that changes the lock).
                 rows = list(map(_NOTE_ROW, lock.notes.values()))
                 types = list(map(_TYPE_ROW, lock.note_types.values()))
-                payload = marshal.dumps((rows, types, canonical))
-                crc = zlib.crc32(payload).to_bytes(4, "little")
-                staged.out.write(_CACHE_MAGIC + key + crc)
-                staged.out.write(payload)
+                staged.out.write(_CACHE_MAGIC + key)
+                staged.out.write(sealed(marshal.dumps((rows, types, canonical))))
             except BaseException:
                 staged.discard()
                 raise

@@ -63,6 +63,11 @@ def _same_note(key: str, body: str) -> None:
     _same(f"---\ntags: [exam::MLS-C01::D3-Modeling::3.5]\n---\n\n## {key}\n\n{body}")
 
 
+def _same_value(value: str) -> None:
+    """One concept note whose explanation is ``value``: fast and full parse agree."""
+    _same_note("concept/x", f"- **Term:** X\n- **Explanation:** {value}\n")
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(documents)
 def test_fast_equals_full_on_generated_notes(text: str) -> None:
@@ -95,7 +100,7 @@ code_values = st.lists(
 @given(code_values)
 def test_fast_equals_full_on_values_with_code_spans(value: str) -> None:
     """Values whose only markup is code spans are rendered without markdown-it."""
-    _same_note("concept/x", f"- **Term:** X\n- **Explanation:** {value}\n")
+    _same_value(value)
 
 
 _LATEX = st.text(alphabet=" ab12\\{}_^<&*`$()-=", min_size=0, max_size=8)
@@ -132,10 +137,6 @@ markup_values = st.lists(
     min_size=1,
     max_size=6,
 ).map("".join)
-
-
-def _same_value(value: str) -> None:
-    _same_note("concept/x", f"- **Term:** X\n- **Explanation:** {value}\n")
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
