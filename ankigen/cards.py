@@ -87,6 +87,7 @@ class Concept:
     explanation: str
     example: str = ""
     contrast: str = ""
+    contrast_with: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,11 @@ class FieldSpec:
     """What the card for this field asks, after the subject ("formula?")."""
     required: bool
     """A note of this kind must give this field."""
+    versus: str = ""
+    """Label of the field that names what this card contrasts the subject with; the
+    front then reads "subject vs counterpart: prompt"."""
+    makes_card: bool = True
+    """False for a field that only completes another card's front (a counterpart)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,13 +143,16 @@ class KindSpec:
     @property
     def card_fields(self) -> tuple[FieldSpec, ...]:
         """The fields that each make one card when they have a value."""
-        return self.fields[1:]
+        return tuple(f for f in self.fields[1:] if f.makes_card)
 
     def card_count(self, values: tuple[str, ...]) -> int:
         """How many cards Anki makes from field values in Anki order: one per card field
-        (every field after the subject, see :attr:`card_fields`) with a value."""
-        shown = values[1 : len(self.fields)]
-        return len(shown) - shown.count("")
+        (see :attr:`card_fields`) with a value."""
+        return sum(
+            1
+            for spec, value in zip(self.fields, values, strict=False)
+            if value and spec in self.card_fields
+        )
 
     def __reduce__(self) -> tuple[object, tuple[str]]:
         # Pickled (for the build cache and worker processes) as a reference to KINDS.
@@ -172,17 +181,20 @@ def _spec(
     title: str,
     model: type[CardModel],
     model_id: int,
-    *specs: tuple[str, str, str],
+    *specs: tuple[str, str, str] | tuple[str, str, str, str],
 ) -> KindSpec:
     by_attr = {f.name: f for f in fields(model)}
+    counterparts = {spec[3] for spec in specs if len(spec) == 4}
     field_specs = tuple(
         FieldSpec(
-            attr=attr,
-            label=label,
-            prompt=prompt,
-            required=by_attr[attr].default is MISSING,
+            attr=spec[0],
+            label=spec[1],
+            prompt=spec[2],
+            required=by_attr[spec[0]].default is MISSING,
+            versus=spec[3] if len(spec) == 4 else "",
+            makes_card=spec[1] not in counterparts,
         )
-        for attr, label, prompt in specs
+        for spec in specs
     )
     assert {f.attr for f in field_specs} == set(by_attr), f"{name}: fields out of sync"
     return KindSpec(name, title, model, model_id, field_specs)
@@ -262,7 +274,8 @@ KINDS: MappingProxyType[str, KindSpec] = MappingProxyType(
                 ("term", "Term", ""),
                 ("explanation", "Explanation", "what is it?"),
                 ("example", "Example", "an example?"),
-                ("contrast", "Contrast", "how does it differ from related terms?"),
+                ("contrast", "Contrast", "how do they differ?", "Contrast with"),
+                ("contrast_with", "Contrast with", ""),
             ),
             _spec(
                 "qa",

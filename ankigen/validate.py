@@ -216,6 +216,23 @@ def _check_note(source: SourceFile, note: SourceNote, out: list[Diagnostic]) -> 
                 )
             )
 
+    for spec in kind.fields:
+        if not spec.versus:
+            continue
+        partner = kind.field_by_label(spec.versus)
+        assert partner is not None, spec.versus
+        for given, missing in ((spec, partner), (partner, spec)):
+            if given.attr in values and missing.attr not in values:
+                out.append(
+                    Diagnostic(
+                        values[given.attr].label.location,
+                        "missing-field",
+                        f"'{given.label}' needs a '**{missing.label}:**' field too: "
+                        f"the card's front names both sides ('{kind.subject.label} vs "
+                        f"{spec.versus}: {spec.prompt}')",
+                    )
+                )
+
     for tag in tags:
         problem = check_tag(tag)
         if problem:
