@@ -1,7 +1,8 @@
 """The vocabulary: the closed set of typed card models and the read-only table describing them.
 
-Each kind is a frozen dataclass whose attributes are the note's fields as rendered HTML
-(``""`` for an absent optional field). :data:`KINDS` maps each kind name to its
+Each kind is a frozen dataclass whose attributes are the note's fields, generic in what a
+field holds: the checked Markdown of a value (``validate.py``) or its HTML (``render.py``);
+``None`` for an absent optional field. :data:`KINDS` maps each kind name to its
 :class:`KindSpec`: the Anki field names, the question each field asks, which fields are
 required, and the frozen Anki model id. Changing a model id or renaming a field breaks
 every learner's collection: ``tests/test_identity.py`` pins them.
@@ -9,96 +10,99 @@ every learner's collection: ``tests/test_identity.py`` pins them.
 
 from __future__ import annotations
 
-import functools
 import operator
+from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, fields
 from types import MappingProxyType
-from typing import TypeAlias
+from typing import Any, Generic, TypeAlias, TypeVar
 
-from ankigen.diagnostics import Location
+#: What a field holds: checked Markdown after validation, HTML after rendering.
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
-class Metric:
+class Metric(Generic[V]):
     """An evaluation metric."""
 
-    name: str
-    formula: str
-    measures: str
-    range: str = ""
-    use_when: str = ""
+    name: V
+    formula: V
+    measures: V
+    range: V | None = None
+    use_when: V | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Algorithm:
+class Algorithm(Generic[V]):
     """A SageMaker built-in algorithm."""
 
-    name: str
-    purpose: str
-    learning_type: str
-    training_input: str
-    inference: str
-    training_instances: str
-    inference_instances: str
-    data_layout: str = ""
-    input_mode: str = ""
-    channels: str = ""
-    hyperparameters: str = ""
-    best_practices: str = ""
+    name: V
+    purpose: V
+    learning_type: V
+    training_input: V
+    inference: V
+    training_instances: V
+    inference_instances: V
+    data_layout: V | None = None
+    input_mode: V | None = None
+    channels: V | None = None
+    hyperparameters: V | None = None
+    best_practices: V | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Hyperparameter:
+class Hyperparameter(Generic[V]):
     """One hyperparameter of an algorithm or model family."""
 
-    name: str
-    controls: str
-    values: str = ""
-    tuning: str = ""
+    name: V
+    controls: V
+    values: V | None = None
+    tuning: V | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Instance:
+class Instance(Generic[V]):
     """An EC2/SageMaker instance family or accelerator."""
 
-    family: str
-    hardware: str
-    use_for: str
-    status: str = ""
+    family: V
+    hardware: V
+    use_for: V
+    status: V | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Service:
+class Service(Generic[V]):
     """An AWS service."""
 
-    name: str
-    does: str
-    inputs_outputs: str = ""
-    use_for: str = ""
-    not_to_confuse: str = ""
-    status: str = ""
+    name: V
+    does: V
+    inputs_outputs: V | None = None
+    use_for: V | None = None
+    not_to_confuse: V | None = None
+    status: V | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Concept:
+class Concept(Generic[V]):
     """A term and its explanation."""
 
-    term: str
-    explanation: str
-    example: str = ""
-    contrast: str = ""
-    contrast_with: str = ""
+    term: V
+    explanation: V
+    example: V | None = None
+    contrast: V | None = None
+    contrast_with: V | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class QA:
+class QA(Generic[V]):
     """A question and its answer, for facts that fit no other kind."""
 
-    question: str
-    answer: str
+    question: V
+    answer: V
 
 
-CardModel: TypeAlias = Metric | Algorithm | Hyperparameter | Instance | Service | Concept | QA
+CardModel: TypeAlias = (
+    Metric[V] | Algorithm[V] | Hyperparameter[V] | Instance[V] | Service[V] | Concept[V] | QA[V]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +132,7 @@ class KindSpec:
     """Kind name, the first segment of the key."""
     title: str
     """Human name shown quietly on cards."""
-    model: type[CardModel]
+    model: type[CardModel[Any]]
     """The card model dataclass."""
     model_id: int
     """Frozen Anki note type id. Never change it."""
@@ -145,18 +149,14 @@ class KindSpec:
         """The fields that each make one card when they have a value."""
         return tuple(f for f in self.fields[1:] if f.makes_card)
 
-    def card_count(self, values: tuple[str, ...]) -> int:
+    def card_count(self, values: Sequence[object]) -> int:
         """How many cards Anki makes from field values in Anki order: one per card field
         (see :attr:`card_fields`) with a value."""
         return sum(
             1
             for spec, value in zip(self.fields, values, strict=False)
-            if value and spec in self.card_fields
+            if value and spec.makes_card and spec is not self.subject
         )
-
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        # Pickled (for the build cache and worker processes) as a reference to KINDS.
-        return (_kind_named, (self.name,))
 
     def field_by_label(self, label: str) -> FieldSpec | None:
         """Look up a field by its label, ignoring case and repeated spaces."""
@@ -167,19 +167,15 @@ class KindSpec:
         return _FIELDS_BY_LABEL[self.name].get(label)
 
 
-@functools.lru_cache(maxsize=1024)
 def normalise_label(label: str) -> str:
-    """Fold case and whitespace so that ``use  When`` matches ``Use when``.
-
-    Cached: a deck writes the same few dozen labels on every note.
-    """
+    """Fold case and whitespace so that ``use  When`` matches ``Use when``."""
     return " ".join(label.split()).casefold()
 
 
 def _spec(
     name: str,
     title: str,
-    model: type[CardModel],
+    model: type[CardModel[Any]],
     model_id: int,
     *specs: tuple[str, str, str] | tuple[str, str, str, str],
 ) -> KindSpec:
@@ -290,45 +286,18 @@ KINDS: MappingProxyType[str, KindSpec] = MappingProxyType(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Note:
-    """A validated note: a typed card model plus its identity, deck and tags."""
-
-    key: str
-    """The stable key, e.g. ``metric/f1-score``: the note's identity."""
-    kind: KindSpec
-    """The note's kind."""
-    card: CardModel
-    """The typed field values, as HTML."""
-    deck: str
-    """Full deck name, ``::`` separated."""
-    tags: tuple[str, ...]
-    """Sorted tags, including exam and kind tags."""
-    location: Location
-    """Where the note's key is written."""
-    renamed_from: str = ""
-    """The key this note had before, declared with ``- **Renamed from:**``; keeps the GUID."""
-
-    def field_values(self) -> tuple[str, ...]:
-        """Field values in Anki field order."""
-        values: tuple[str, ...] = _FIELD_VALUES[self.kind.name](self.card)
-        return values
-
-    def card_count(self) -> int:
-        """How many cards Anki generates: one per card field with a value."""
-        return self.kind.card_count(self.field_values())
+def field_values(card: CardModel[V]) -> tuple[V | None, ...]:
+    """A card model's field values in Anki field order (``None`` for an absent field)."""
+    values: tuple[V | None, ...] = _FIELD_VALUES[type(card)](card)
+    return values
 
 
 #: Each kind's field values in Anki order (a subject and a card field at least, so that
 #: attrgetter gives a tuple).
 assert all(len(kind.fields) >= 2 for kind in KINDS.values())
-_FIELD_VALUES = {
-    name: operator.attrgetter(*(f.attr for f in kind.fields)) for name, kind in KINDS.items()
-}
+_FIELD_VALUES: MappingProxyType[type[Any], operator.attrgetter[Any]] = MappingProxyType(
+    {kind.model: operator.attrgetter(*(f.attr for f in kind.fields)) for kind in KINDS.values()}
+)
 _FIELDS_BY_LABEL: MappingProxyType[str, dict[str, FieldSpec]] = MappingProxyType(
     {name: {normalise_label(f.label): f for f in kind.fields} for name, kind in KINDS.items()}
 )
-
-
-def _kind_named(name: str) -> KindSpec:
-    return KINDS[name]

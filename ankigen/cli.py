@@ -1,26 +1,31 @@
 """Click commands: options -> build options, call the pipeline, print diagnostics, exit code.
 
-Exit codes: 0 success, 1 content errors (or a deck that could not be written), 2 usage.
+Exit codes: 0 success, 1 content errors (or a file that could not be written), 2 usage.
 Diagnostics go to standard error, one per line, then a summary line; results go to
 standard output.
 """
 
 from __future__ import annotations
 
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import click
 
 from ankigen import __version__
-from ankigen.build import BuildOptions, BuildResult, build, check, deck_path, display_path
+from ankigen.build import (
+    BuildOptions,
+    BuildResult,
+    build,
+    check,
+    deck_path,
+    display_path,
+    load,
+    record,
+)
 from ankigen.config import DEFAULT_BUILD_DIR, DEFAULT_SOURCE_DIR, EXAMS
-from ankigen.diagnostics import summary, to_json
-from ankigen.diff import DiffError, compare, format_report, load_side
-from ankigen.lock import LockWriteError
-from ankigen.preview import PreviewUnavailable, write_preview
+from ankigen.diagnostics import has_errors, summary, to_json
+from ankigen.diff import DiffError, compare, format_report, load_side, split_report
 from ankigen.stats import compute, format_stats
 
 _SOURCE = click.option(
@@ -31,39 +36,6 @@ _SOURCE = click.option(
     show_default=True,
     help="Folder of Markdown notes.",
 )
-
-
-class _ProgressBar:
-    """A progress line on standard error for builds that take more than a couple of seconds.
-
-    Silent when standard error is not a terminal, and erased before any diagnostic is
-    printed, so located-error output stays clean.
-    """
-
-    DELAY = 2.0
-
-    def __init__(self) -> None:
-        self.enabled = sys.stderr.isatty()
-        self.started = time.monotonic()
-        self.shown = False
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if not self.enabled or time.monotonic() - self.started < self.DELAY or total <= 0:
-            return
-        width = 30
-        filled = width * done // total
-        bar = "#" * filled + "-" * (width - filled)
-        sys.stderr.write(f"\r[{bar}] {stage} {done}/{total}")
-        sys.stderr.flush()
-        self.shown = True
-
-    def clear(self) -> None:
-        if self.shown:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
-            self.shown = False
-
-
 _OUT = click.option(
     "--out",
     "build_dir",
@@ -79,14 +51,12 @@ def _count(number: int, noun: str) -> str:
 
 
 def _report(result: BuildResult, output_format: str = "text") -> None:
-    diagnostics = result.corpus.diagnostics
+    diagnostics = result.diagnostics
     if output_format == "json":
         click.echo(to_json(diagnostics))
         return
     for diagnostic in diagnostics:
         click.echo(diagnostic.format(), err=True)
-    for error in result.errors:
-        click.echo(f"error: {error}", err=True)
     if diagnostics:
         click.echo(summary(diagnostics), err=True)
 
@@ -109,24 +79,7 @@ def main() -> None:
 )
 def build_command(source_dir: Path, build_dir: Path, exams: tuple[str, ...]) -> None:
     """Check the notes and write the deck(s) into the build folder."""
-    bar = _ProgressBar()
-    try:
-        result = build(
-            BuildOptions(source_dir=source_dir, build_dir=build_dir, exams=exams, progress=bar)
-        )
-    except LockWriteError as exc:
-        bar.clear()
-        where = display_path(Path(exc.filename))
-        click.echo(f"{where}: error: cannot write the lock: {exc.strerror}", err=True)
-        click.echo("the deck was written; the lock is unchanged: build again", err=True)
-        raise SystemExit(1) from None
-    except OSError as exc:
-        bar.clear()
-        where = display_path(Path(exc.filename)) if exc.filename else str(build_dir)
-        click.echo(f"{where}: error: cannot write the deck: {exc.strerror or exc}", err=True)
-        click.echo("the previous deck, if any, is unchanged", err=True)
-        raise SystemExit(1) from None
-    bar.clear()
+    result = build(BuildOptions(source_dir=source_dir, build_dir=build_dir, exams=exams))
     _report(result)
     if not result.ok:
         click.echo("no deck written", err=True)
@@ -146,43 +99,85 @@ def build_command(source_dir: Path, build_dir: Path, exams: tuple[str, ...]) -> 
     help="Diagnostics as text lines or one JSON document on standard output.",
 )
 def check_command(source_dir: Path, output_format: str) -> None:
-    """Validate the notes without writing anything."""
-    bar = _ProgressBar()
-    result = check(BuildOptions(source_dir=source_dir, progress=bar))
-    bar.clear()
+    """Check the notes and the change record; write nothing."""
+    result = check(BuildOptions(source_dir=source_dir))
     _report(result, output_format)
     if not result.ok:
         raise SystemExit(1)
     if output_format == "text":
         corpus = result.corpus
         cards = sum(n.card_count() for n in corpus.notes)
-        click.echo(
+        pending = len(result.settlement.derived) if result.settlement else 0
+        line = (
             f"ok: {_count(len(corpus.notes), 'note')}, {_count(cards, 'card')} "
             f"in {_count(len(corpus.files), 'file')}"
         )
+        if pending:
+            line += f"; {pending} new or changed since the change record (dated from git)"
+        click.echo(line)
+
+
+@main.command("record")
+@_SOURCE
+@_OUT
+@click.option(
+    "--check",
+    "check_only",
+    is_flag=True,
+    help="Write nothing; exit 1 if the change record is not up to date.",
+)
+def record_command(source_dir: Path, build_dir: Path, check_only: bool) -> None:
+    """Bring the change record (cards_src/ankigen.lock) up to date: run by CI on main."""
+    options = BuildOptions(source_dir=source_dir, build_dir=build_dir)
+    done = record(options, write=not check_only)
+    _report(done.result)
+    if not done.result.ok:
+        raise SystemExit(1)
+    where = display_path(options.lock_file())
+    if check_only:
+        if done.changed:
+            click.echo(f"{where} is not up to date: run 'ankigen record' on main", err=True)
+            raise SystemExit(1)
+        click.echo(f"{where} is up to date")
+    else:
+        click.echo(f"wrote {where}" if done.written else f"{where} is up to date")
 
 
 @main.command("stats")
 @_SOURCE
 def stats_command(source_dir: Path) -> None:
-    """Show notes and cards per kind and per exam domain, beside the domain weights."""
-    result = check(BuildOptions(source_dir=source_dir))
-    if not result.corpus.ok:
-        _report(result)
+    """Show notes per kind and, per exam, per domain and task beside the exam's weights."""
+    corpus = load(source_dir)
+    if has_errors(corpus.diagnostics):
+        _report(BuildResult(corpus))
         raise SystemExit(1)
-    click.echo(format_stats(compute(result.corpus.notes)))
+    click.echo(format_stats(compute(corpus.notes)))
 
 
 @main.command("diff")
 @_SOURCE
 @click.argument("old")
 @click.argument("new")
-def diff_command(source_dir: Path, old: str, new: str) -> None:
+@click.option(
+    "--comment",
+    "comment_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write a report that fits a pull request comment (summarised when too long).",
+)
+@click.option(
+    "--full-report",
+    "full_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the full report to this file.",
+)
+def diff_command(
+    source_dir: Path, old: str, new: str, comment_path: Path | None, full_path: Path | None
+) -> None:
     """Show what changed between two builds.
 
     OLD and NEW are each an .apkg file or a git revision of the sources (for example
-    `origin/main` and `HEAD`). Prints Markdown: notes added, changed (before and after),
-    retired, renamed and removed.
+    `origin/main` and `HEAD`). Prints Markdown: notes added (every field as written),
+    changed (before and after), retired, renamed and removed.
     """
     with tempfile.TemporaryDirectory(prefix="ankigen-diff-") as scratch:
         try:
@@ -191,7 +186,16 @@ def diff_command(source_dir: Path, old: str, new: str) -> None:
         except DiffError as exc:
             click.echo(f"error: {exc}", err=True)
             raise SystemExit(1) from None
-    click.echo(format_report(compare(before, after), old, new), nl=False)
+    report = format_report(compare(before, after), old, new)
+    try:
+        if full_path is not None:
+            full_path.write_text(report, encoding="utf-8")
+        if comment_path is not None:
+            comment_path.write_text(split_report(report, full_path), encoding="utf-8")
+    except OSError as exc:
+        click.echo(f"error: cannot write the report: {exc.strerror or exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(report, nl=False)
 
 
 @main.command("preview")
@@ -199,9 +203,10 @@ def diff_command(source_dir: Path, old: str, new: str) -> None:
 @_OUT
 def preview_command(source_dir: Path, build_dir: Path) -> None:
     """Render every card as Anki does into one static page, light and night mode."""
+    from ankigen.preview import PreviewUnavailable, write_preview
+
     with tempfile.TemporaryDirectory(prefix="ankigen-preview-") as scratch:
-        options = BuildOptions(source_dir=source_dir, build_dir=Path(scratch), update_lock=False)
-        result = build(options)
+        result = build(BuildOptions(source_dir=source_dir, build_dir=Path(scratch)))
         _report(result)
         if not result.ok:
             click.echo("no preview written", err=True)

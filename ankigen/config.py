@@ -19,11 +19,10 @@ DEFAULT_SOURCE_DIR = Path("cards_src")
 DEFAULT_BUILD_DIR = Path("build")
 #: File name stem of the full deck; per-exam decks append ``-<EXAM>``.
 DECK_FILE_STEM = "aws-machine-learning"
-#: Files under the source folder that document the format and are never notes.
-NON_NOTE_FILES = frozenset({"README.md", "CONTRIBUTING.md"})
-
 EXAM_TAG_PREFIX = "exam"
 KIND_TAG_PREFIX = "kind"
+#: The tag a retired note ships with, so that learners can find and delete it.
+RETIRED_TAG = "ankigen::retired"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import MappingProxyType
+
+#: Characters a path may not print as they are: controls (a newline would forge a
+#: diagnostic line), line and paragraph separators, and the backslash that escapes them.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\\]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\x0a``), so that it prints on one line."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -21,12 +31,7 @@ class Location:
     """1-based column, counted in characters. 1 where finer precision is not known."""
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}"
-
-    def __reduce__(self) -> tuple[type[Location], tuple[str, int, int]]:
-        # Pickled by the build cache by the thousand: a plain constructor call is much
-        # faster than the generic frozen-dataclass state restore.
-        return (Location, (self.path, self.line, self.column))
+        return f"{printable(self.path)}:{self.line}:{self.column}"
 
 
 class Severity(enum.StrEnum):
@@ -39,10 +44,17 @@ class Severity(enum.StrEnum):
 #: Every diagnostic code, with what it means. Tests check that each has a broken-input case.
 CODES: MappingProxyType[str, str] = MappingProxyType(
     {
+        # reading the source folder
+        "missing-source": "the source folder does not exist or cannot be opened",
+        "unreadable-file": "a file or folder could not be read",
+        "symlink": "a symbolic link inside the source folder (only real files are read)",
+        "file-too-large": "a note or media file larger than the limit",
         "not-utf8": "the file is not valid UTF-8",
-        "unreadable-file": "the file or folder could not be read",
-        "missing-source": "the source folder does not exist",
-        "front-matter": "the front matter is malformed or has an unknown key",
+        # the shape of a note file
+        "front-matter": "the front matter is malformed, has an unknown key or repeats one",
+        "no-notes": "a note file with no notes in it",
+        "too-deep": "lists or quotes nested too deeply to parse safely",
+        "too-complex": "a paragraph too long to parse in bounded time",
         "bad-key": "a note key is not of the form kind/name",
         "unknown-kind": "the key's kind is not one of the known kinds",
         "missing-label": "a field item does not start with a bold 'Label:'",
@@ -51,27 +63,39 @@ CODES: MappingProxyType[str, str] = MappingProxyType(
         "missing-field": "a required field is absent",
         "empty-field": "a field has a label but no value",
         "stray-content": "content inside a note that is not part of a field",
-        "bad-tag": "a tag contains spaces or is empty",
+        # tags and decks
+        "bad-tag": "a tag outside the tag syntax (letters, digits, '-', '_', '.', '::')",
+        "reserved-tag": "a tag that only the build may give (ankigen::..., kind::...)",
         "unknown-exam": "an exam tag names an exam not in the taxonomy",
         "unknown-domain": "an exam tag names a domain the exam does not have",
         "unknown-task": "an exam tag names a task the domain does not have",
         "missing-exam-tag": "a note has no exam tag",
-        "malformed-math": "math that is unclosed or has unbalanced braces or environments",
+        "bad-deck": "a deck name outside the deck syntax",
+        # what a value may hold
         "raw-html": "raw HTML in a note (write Markdown instead)",
-        "unsafe-link": "a link whose scheme could run code or leak data",
-        "remote-resource": "an image or other resource that would load from the network",
-        "missing-media": "an image that is not under the media folder or cannot be read",
-        "unsafe-media": "an SVG image with scripts, event handlers or external references",
-        "too-deep": "lists or quotes nested too deeply to parse safely",
-        "file-too-large": "a note file larger than the limit",
-        "no-notes": "a note file with no notes in it",
+        "unsafe-link": "a link that is not http:, https: or mailto:",
+        "remote-resource": "an image that would load from the network",
+        "missing-media": "an image that is not a file under the media folder",
+        "bad-media-name": "an image file name outside the allowed characters",
+        "unsafe-media": "an image whose content is not what its name says or cannot be made safe",
+        "malformed-math": "math that is unclosed or has unbalanced braces or environments",
+        "unsafe-math": "a TeX command or environment outside the allow list",
+        # card quality
+        "long-list": "an answer with a list of more than five items",
+        "answer-on-front": "a card whose front already contains its answer",
+        "dangling-reference": "an answer that points to another note instead of answering",
+        # across notes, and the change record
         "duplicate-key": "two notes share a key",
         "duplicate-fact": "two notes ask the same question with the same answer",
         "empty-corpus": "the source folder holds no notes",
-        "bad-rename": "a 'Renamed from:' that names no previous key or a note that still exists",
-        "stale-lock": "the lock file does not match the sources; run 'ankigen build'",
-        "bad-lock": "the lock file cannot be read",
+        "bad-rename": "a 'Renamed from:' that is malformed, crosses kinds or names a live note",
+        "removed-note": "a note in the change record is gone from the sources",
+        "bad-lock": "the change record cannot be read",
+        "recovered-lock": "the change record was missing and was recovered",
+        "assumed-time": "a change time that could not be derived and was assumed",
         "note-type-changed": "a note type's model id or field names changed incompatibly",
+        # writing
+        "write-failed": "an output file could not be written",
     }
 )
 
@@ -93,8 +117,8 @@ class Diagnostic:
         assert self.code in CODES, f"undeclared diagnostic code {self.code!r}"
 
     def format(self) -> str:
-        """Render as ``path:line:col: severity: message [code]``."""
-        return f"{self.location}: {self.severity}: {self.message} [{self.code}]"
+        """Render as ``path:line:col: severity: message [code]``, on one line."""
+        return f"{self.location}: {self.severity}: {printable(self.message)} [{self.code}]"
 
     def as_json(self) -> dict[str, str | int]:
         """Render as a JSON-ready mapping with the same information as :meth:`format`."""
@@ -106,6 +130,11 @@ class Diagnostic:
             "code": self.code,
             "message": self.message,
         }
+
+
+def warning(location: Location, code: str, message: str) -> Diagnostic:
+    """A diagnostic that is reported but does not stop the build."""
+    return Diagnostic(location, code, message, Severity.WARNING)
 
 
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:

@@ -1,75 +1,77 @@
-"""What changed between two builds: notes added, changed (before/after), retired, renamed, removed.
+"""What changed between two builds: notes added, changed, retired, renamed and removed.
 
-Either side is an ``.apkg`` file or a git revision of the sources; a revision is checked
-out into a temporary folder and built there with its own lock, so a reviewer sees the
-deck a pull request would ship. Renames are known only from locks (git revisions).
+Either side is a git revision of the sources or an ``.apkg`` file. A revision's files are
+read from git (plain files only) and checked by the same pipeline as a build; its notes
+are compared as Markdown, which is what a reviewer should read. A package's notes are
+compared as the text of their HTML. The report is Markdown for a pull request: every
+value a note wrote sits in a fenced block, so nothing from a note is rendered as HTML or
+Markdown on GitHub, and :func:`split_report` keeps a comment under GitHub's size limit.
 """
 
 from __future__ import annotations
 
 import html
-import io
 import json
 import re
 import sqlite3
-import subprocess
-import tarfile
 import tempfile
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ankigen.build import BuildOptions, build, deck_path
-from ankigen.lock import RETIRED_TAG, read_lock
+from ankigen.build import BuildOptions, check
+from ankigen.config import RETIRED_TAG
+from ankigen.history import GitError, Repository
 
 _TAG = re.compile(r"<[^>]+>")
+#: GitHub refuses comments over 65,536 characters; stay well below.
+COMMENT_LIMIT = 60_000
 
 
 class DiffError(Exception):
-    """A side of the diff could not be read or built (reported to the user, no traceback)."""
+    """A side of the diff could not be read or checked (reported without a traceback)."""
 
 
 @dataclass(frozen=True, slots=True)
-class PackagedView:
-    """A note as read back from a package."""
+class NoteView:
+    """A note as one side of the diff sees it."""
 
     guid: str
-    """Identity."""
-    note_type: str
-    """Note type name."""
-    fields: tuple[tuple[str, str], ...]
-    """(field name, HTML) pairs in order."""
+    """Identity, as Anki matches notes."""
+    key: str
+    """The note's key, or its first field's text for a package."""
+    kind: str
+    """Kind or note type name."""
+    deck: str
+    """Full deck name."""
     tags: frozenset[str]
     """Tags."""
-
-    @property
-    def subject(self) -> str:
-        """The first field as plain text."""
-        return _text(self.fields[0][1]) if self.fields else self.guid
+    fields: tuple[tuple[str, str], ...]
+    """(field name, value) pairs: Markdown as written, or a package's text."""
 
 
 @dataclass(frozen=True, slots=True)
 class Side:
-    """One side of a diff: its notes and, when known, each GUID's key."""
+    """One side of a diff."""
 
     label: str
     """What the user named."""
-    notes: Mapping[str, PackagedView]
+    notes: Mapping[str, NoteView]
     """By GUID."""
-    keys: Mapping[str, str]
-    """GUID -> key, from the side's lock (empty for a bare package)."""
+    keyed: bool = True
+    """True if the notes' keys are known (a git revision; a package has none)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """The differences, each list sorted by subject."""
+    """The differences, each list sorted by key."""
 
-    added: tuple[PackagedView, ...]
-    changed: tuple[tuple[PackagedView, PackagedView], ...]
-    retired: tuple[PackagedView, ...]
+    added: tuple[NoteView, ...]
+    changed: tuple[tuple[NoteView, NoteView], ...]
+    retired: tuple[NoteView, ...]
     renamed: tuple[tuple[str, str], ...]
-    removed: tuple[PackagedView, ...]
+    removed: tuple[NoteView, ...]
 
     @property
     def empty(self) -> bool:
@@ -81,139 +83,220 @@ def _text(value: str) -> str:
     return " ".join(html.unescape(_TAG.sub(" ", value)).split())
 
 
-def read_package(path: Path) -> dict[str, PackagedView]:
+def read_package(path: Path) -> dict[str, NoteView]:
     """Read the notes of an ``.apkg`` by GUID."""
     try:
         with zipfile.ZipFile(path) as archive:
             data = archive.read("collection.anki2")
-    except (OSError, KeyError, zipfile.BadZipFile) as exc:
+        with tempfile.TemporaryDirectory(prefix="ankigen-diff-") as scratch:
+            database = Path(scratch) / "collection.anki2"
+            database.write_bytes(data)
+            connection = sqlite3.connect(database)
+            try:
+                (models_json,) = connection.execute("SELECT models FROM col").fetchone()
+                (decks_json,) = connection.execute("SELECT decks FROM col").fetchone()
+                rows = connection.execute(
+                    "SELECT n.guid, n.mid, n.tags, n.flds, min(c.did) FROM notes n "
+                    "JOIN cards c ON c.nid = n.id GROUP BY n.id"
+                ).fetchall()
+            finally:
+                connection.close()
+        models, decks = json.loads(models_json), json.loads(decks_json)
+        notes = {}
+        for guid, mid, tags, flds, did in rows:
+            model = models[str(mid)]
+            names = [f["name"] for f in model["flds"]]
+            values = [_text(v) for v in flds.split("\x1f")]
+            notes[guid] = NoteView(
+                guid=guid,
+                key=values[0] if values else guid,
+                kind=str(model["name"]),
+                deck=str(decks.get(str(did), {}).get("name", "")),
+                tags=frozenset(tags.split()),
+                fields=tuple(zip(names, values, strict=False)),
+            )
+    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile, sqlite3.Error) as exc:
         raise DiffError(f"{path}: not a readable .apkg ({exc})") from None
-    with tempfile.TemporaryDirectory(prefix="ankigen-diff-") as scratch:
-        db = Path(scratch) / "collection.anki2"
-        db.write_bytes(data)
-        connection = sqlite3.connect(db)
-        try:
-            (models_json,) = connection.execute("select models from col").fetchone()
-            rows = connection.execute("select guid, mid, tags, flds from notes").fetchall()
-        finally:
-            connection.close()
-    models = json.loads(models_json)
-    notes = {}
-    for guid, mid, tags, flds in rows:
-        model = models[str(mid)]
-        names = [f["name"] for f in model["flds"]]
-        values = flds.split("\x1f")
-        notes[guid] = PackagedView(
-            guid=guid,
-            note_type=model["name"],
-            fields=tuple(zip(names, values, strict=False)),
-            tags=frozenset(tags.split()),
-        )
     return notes
 
 
 def _git_side(revision: str, source_dir: Path, work: Path) -> Side:
-    """Build the sources as they are at a git revision."""
+    """The sources as they are at a git revision, checked."""
+    repository = Repository.find(source_dir if source_dir.is_dir() else Path.cwd())
+    if repository is None:
+        raise DiffError(
+            f"{revision}: not a package file, and {source_dir} is not in a git checkout"
+        )
     try:
-        top = Path(
-            subprocess.run(
-                ["git", "rev-parse", "--show-toplevel"],
-                cwd=source_dir if source_dir.is_dir() else Path.cwd(),
-                capture_output=True, text=True, check=True,
-            ).stdout.strip()
-        )  # fmt: skip
-        relative = source_dir.resolve().relative_to(top).as_posix()
-        archive = subprocess.run(
-            ["git", "archive", "--format=tar", revision, "--", relative],
-            cwd=top, capture_output=True, check=True,
-        ).stdout  # fmt: skip
-    except (subprocess.CalledProcessError, FileNotFoundError, ValueError) as exc:
-        detail = getattr(exc, "stderr", b"") or b""
-        message = detail.decode(errors="replace").strip() if isinstance(detail, bytes) else ""
-        raise DiffError(f"{revision}: not a package file or a git revision {message}") from None
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(work, filter="data")
-    sources = work / relative
-    result = build(BuildOptions(source_dir=sources, build_dir=work / "build", now=0))
-    if not result.ok:
-        raise DiffError(f"{revision}: the sources do not build ({len(result.diagnostics)} errors)")
-    lock, _ = read_lock(sources / "ankigen.lock", "ankigen.lock")
-    keys = {n.guid: key for key, n in lock.notes.items()} if lock else {}
-    return Side(revision, read_package(deck_path(work / "build")), keys)
+        relative = repository.relative(source_dir)
+        entries = repository.tree(revision, relative)
+        plain = [(mode, path) for mode, path in entries if mode in ("100644", "100755")]
+        odd = [path for mode, path in entries if mode not in ("100644", "100755")]
+        if odd:
+            raise DiffError(
+                f"{revision}: {odd[0]!r} is a symbolic link or submodule; only plain files "
+                "can be notes"
+            )
+        blobs = repository.read_files([(revision, path) for _, path in plain])
+    except GitError as exc:
+        raise DiffError(f"{revision}: not a package file or a git revision ({exc})") from None
+    except ValueError:
+        raise DiffError(f"{source_dir} is outside the git checkout") from None
+    root = work / "sources"
+    for (_, path), data in zip(plain, blobs, strict=True):
+        inner = Path(path).relative_to(relative) if relative != "." else Path(path)
+        if data is None or ".." in inner.parts:
+            continue
+        target = root / inner
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    root.mkdir(parents=True, exist_ok=True)
+    result = check(BuildOptions(source_dir=root, build_dir=work / "build", now=0))
+    if not result.ok or result.settlement is None:
+        errors = sum(1 for d in result.diagnostics if d.severity == "error")
+        raise DiffError(f"{revision}: the sources do not check ({errors} errors)")
+    notes = {}
+    for note in result.corpus.notes:
+        guid = result.settlement.guids[note.key]
+        fields = tuple(
+            (spec.label, value.source)
+            for spec, value in zip(note.kind.fields, note.values(), strict=True)
+            if value is not None
+        )
+        notes[guid] = NoteView(
+            guid, note.key, note.kind.name, note.deck, frozenset(note.tags), fields
+        )
+    return Side(revision, notes)
 
 
 def load_side(spec: str, source_dir: Path, work: Path) -> Side:
     """An ``.apkg`` path, or else a git revision of ``source_dir``."""
     path = Path(spec)
     if path.is_file():
-        return Side(spec, read_package(path), {})
+        return Side(spec, read_package(path), keyed=False)
     return _git_side(spec, source_dir, work)
 
 
 def compare(old: Side, new: Side) -> Report:
     """The differences between two sides, matched by GUID as Anki matches them."""
-    added, changed, retired, removed = [], [], [], []
+    added, changed, retired = [], [], []
+    renamed = []
     for guid, note in new.notes.items():
         before = old.notes.get(guid)
         if before is None:
             added.append(note)
-        elif RETIRED_TAG in note.tags and RETIRED_TAG not in before.tags:
+            continue
+        if old.keyed and new.keyed and before.key != note.key:
+            renamed.append((before.key, note.key))
+        if RETIRED_TAG in note.tags and RETIRED_TAG not in before.tags:
             retired.append(note)
-        elif (before.fields, before.tags) != (note.fields, note.tags):
+        elif (before.fields, before.tags, before.deck) != (note.fields, note.tags, note.deck):
             changed.append((before, note))
     removed = [note for guid, note in old.notes.items() if guid not in new.notes]
-    renamed = sorted(
-        (old.keys[guid], new.keys[guid])
-        for guid in set(old.keys) & set(new.keys)
-        if old.keys[guid] != new.keys[guid]
-    )
     return Report(
-        added=tuple(sorted(added, key=lambda n: n.subject)),
-        changed=tuple(sorted(changed, key=lambda pair: pair[1].subject)),
-        retired=tuple(sorted(retired, key=lambda n: n.subject)),
-        renamed=tuple(renamed),
-        removed=tuple(sorted(removed, key=lambda n: n.subject)),
+        added=tuple(sorted(added, key=lambda n: n.key)),
+        changed=tuple(sorted(changed, key=lambda pair: pair[1].key)),
+        retired=tuple(sorted(retired, key=lambda n: n.key)),
+        renamed=tuple(sorted(set(renamed))),
+        removed=tuple(sorted(removed, key=lambda n: n.key)),
     )
 
 
-def _listing(title: str, notes: tuple[PackagedView, ...]) -> list[str]:
-    if not notes:
-        return []
-    return [f"### {title}", "", *(f"- **{n.subject}** ({n.note_type})" for n in notes), ""]
+def _code(text: str) -> str:
+    """``text`` as an inline code span that shows it literally."""
+    run = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (run + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _block(text: str) -> list[str]:
+    """``text`` as a fenced block that shows it literally."""
+    run = max((len(m) for m in re.findall(r"`{3,}", text)), default=2)
+    fence = "`" * (run + 1)
+    return [f"{fence}text", text or "(empty)", fence]
+
+
+def _note_heading(note: NoteView) -> str:
+    return f"#### {_code(note.key)} ({note.kind})"
+
+
+def _meta(note: NoteView) -> list[str]:
+    tags = " ".join(_code(t) for t in sorted(note.tags))
+    return [f"deck {_code(note.deck)}", "", f"tags {tags}", ""]
 
 
 def format_report(report: Report, old: str, new: str) -> str:
-    """Markdown for a pull request comment or a terminal."""
-    lines = [f"## Deck changes: `{old}` → `{new}`", ""]
+    """The full report, as Markdown."""
+    lines = [f"## Deck changes: {_code(old)} → {_code(new)}", ""]
     if report.empty:
-        return "\n".join([*lines, "No note changes."])
-    counts = (
+        return "\n".join([*lines, "No note changes.", ""])
+    lines += [_counts(report), ""]
+    if report.added:
+        lines += ["### Added", ""]
+        for note in report.added:
+            lines += [_note_heading(note), "", *_meta(note)]
+            for name, value in note.fields:
+                lines += [f"**{name}**", "", *_block(value), ""]
+    if report.changed:
+        lines += ["### Changed", ""]
+        for before, after in report.changed:
+            lines += [_note_heading(after), ""]
+            old_fields, new_fields = dict(before.fields), dict(after.fields)
+            for name in dict.fromkeys([*old_fields, *new_fields]):
+                if old_fields.get(name) != new_fields.get(name):
+                    lines += [f"**{name}**, before:", "", *_block(old_fields.get(name, "")), ""]
+                    lines += [f"**{name}**, after:", "", *_block(new_fields.get(name, "")), ""]
+            if before.deck != after.deck:
+                lines += [f"deck {_code(before.deck)} → {_code(after.deck)}", ""]
+            added_tags = sorted(after.tags - before.tags)
+            dropped_tags = sorted(before.tags - after.tags)
+            if added_tags or dropped_tags:
+                tags = [f"+{_code(t)}" for t in added_tags] + [f"-{_code(t)}" for t in dropped_tags]
+                lines += ["tags " + " ".join(tags), ""]
+    if report.retired:
+        lines += ["### Retired (still shipped, tagged `ankigen::retired`)", ""]
+        lines += [f"- {_code(n.key)} ({n.kind})" for n in report.retired] + [""]
+    if report.renamed:
+        lines += ["### Renamed (same note in learners' collections)", ""]
+        lines += [f"- {_code(a)} → {_code(b)}" for a, b in report.renamed] + [""]
+    if report.removed:
+        lines += ["### Removed from the package (learners keep their copies, untagged)", ""]
+        lines += [f"- {_code(n.key)} ({n.kind})" for n in report.removed] + [""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _counts(report: Report) -> str:
+    return (
         f"{len(report.added)} added, {len(report.changed)} changed, "
         f"{len(report.retired)} retired, {len(report.renamed)} renamed, "
         f"{len(report.removed)} removed"
     )
-    lines += [counts, ""]
-    lines += _listing("Added", report.added)
-    if report.changed:
-        lines += ["### Changed", ""]
-        for before, after in report.changed:
-            lines.append(f"- **{after.subject}** ({after.note_type})")
-            old_fields = dict(before.fields)
-            for name, value in after.fields:
-                if old_fields.get(name, "") != value:
-                    lines.append(f"  - {name}")
-                    lines.append(f"    - before: {_text(old_fields.get(name, '')) or '(empty)'}")
-                    lines.append(f"    - after: {_text(value) or '(empty)'}")
-            added_tags = sorted(after.tags - before.tags)
-            dropped_tags = sorted(before.tags - after.tags)
-            if added_tags or dropped_tags:
-                tags = [f"+{t}" for t in added_tags] + [f"-{t}" for t in dropped_tags]
-                lines.append(f"  - tags: {' '.join(tags)}")
-        lines.append("")
-    lines += _listing("Retired (still shipped, tagged `ankigen::retired`)", report.retired)
-    if report.renamed:
-        lines += ["### Renamed (same note in learners' collections)", ""]
-        lines += [f"- `{a}` → `{b}`" for a, b in report.renamed]
-        lines.append("")
-    lines += _listing("Removed from the package (learners keep them, untagged)", report.removed)
-    return "\n".join(lines).rstrip() + "\n"
+
+
+def split_report(report: str, full_path: Path | None, limit: int = COMMENT_LIMIT) -> str:
+    """The report if it fits a pull request comment, else its opening lines and section
+    headings with a pointer to the full report."""
+    if len(report) <= limit:
+        return report
+    kept: list[str] = []
+    size = 0
+    note = (
+        f"\n**The report is {len(report):,} characters, more than a comment holds.** "
+        "This comment shows its beginning; the full report"
+        + (f" ({_code(full_path.name)})" if full_path else "")
+        + " is attached to the workflow run as the artefact `deck-diff`.\n"
+    )
+    fence = ""
+    for line in report.split("\n"):
+        if size + len(line) + 1 > limit - len(note) - 200:
+            break
+        kept.append(line)
+        size += len(line) + 1
+        if not fence and re.match(r"^`{3,}text$", line):
+            fence = line.removesuffix("text")
+        elif fence and line == fence:
+            fence = ""
+    if fence:  # a fenced block was cut: close it
+        kept.append(fence)
+    return "\n".join(kept).rstrip() + "\n\n…\n" + note

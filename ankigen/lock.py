@@ -1,70 +1,73 @@
-"""The lock file: per note key, its GUID, content hash, last change time and last content.
+"""The change record: what changed, and when. It holds no HTML and no field text.
 
-``cards_src/ankigen.lock`` is committed beside the sources. It is what makes re-imports
-safe: a note's modification time in the package is the time its content last changed, so
-Anki's default "update if newer" import touches exactly the notes that changed and leaves
-every other note, and the learner's own edits on it, alone. It also remembers notes that
-were removed from the sources (they keep shipping, tagged ``ankigen::retired``), renamed
-keys (the new key inherits the old GUID), and each note type's fields and templates, so
-that a breaking change to a note type is refused.
+``cards_src/ankigen.lock`` keeps, for each note key, the time its content last changed,
+a hash of that content (its Markdown, deck, tags and images) and, for a renamed note, the
+GUID it keeps; for each note type, its model id, fields, a hash of its templates and CSS
+and when they changed. The times are what make re-imports safe: Anki's default import
+updates a note only when the incoming one is newer, so only notes that changed replace
+learners' copies, and their own edits on every other note stay.
 
-The file is JSON with one entry per line, sorted by key, so that a pull request's diff
-shows one line per changed note.
+The record is written only by ``ankigen record`` (run by CI on main), never by a pull
+request, so two pull requests never conflict in it. A note that is not in the record yet,
+or changed since, gets the time of the commit that last changed its content, read from
+git history (``history.py``); outside git, the build time, with a warning. If the record
+is missing, the last version committed to git is used; a damaged record is an error.
+
+Format: text, one line per note or note type, sorted; ``#`` starts a comment::
+
+    type <kind> <model-id> <changed> <hash> <field>|<field>|...
+    note <key> <changed> <hash> [<guid>]
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import json
-import marshal
-import operator
-import os
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from types import MappingProxyType
 
-from ankigen.apkg import guid_for_key
-from ankigen.cards import KINDS, KindSpec, Note
-from ankigen.diagnostics import Diagnostic, Location
-from ankigen.fileio import StagedFile, sealed, unsealed
-from ankigen.render import NoteType
+from ankigen.cards import KINDS
+from ankigen.diagnostics import Diagnostic, Location, warning
+from ankigen.history import GitError, Repository
+from ankigen.package import guid_for_key
+from ankigen.render import NoteType, RenderedNote
+from ankigen.validate import KEY
 
 LOCK_NAME = "ankigen.lock"
-LOCK_VERSION = 1
-RETIRED_TAG = "ankigen::retired"
+_HEADER = (
+    "# ankigen change record: when each note last changed, so that re-imports update exactly\n"
+    "# the notes that changed. Written by `ankigen record` on main; see CONTRIBUTING.md.\n"
+    "# type <kind> <model-id> <changed> <hash> <fields>  /  note <key> <changed> <hash> [<guid>]\n"
+)
+_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+_HASH = re.compile(r"^[0-9a-f]{20}$")
+_GUID = re.compile(r"^[!-~]{1,64}$")
+_FIELD = re.compile(r"^[A-Za-z][A-Za-z ()/-]*$")
+_MAX_LINE = 4096
 
 
 @dataclass(frozen=True, slots=True)
-class LockedNote:
-    """What the lock remembers about one note."""
+class RecordedNote:
+    """What the record says of one note."""
 
     key: str
-    """The note's current key."""
-    guid: str
-    """The GUID learners' collections know it by; never changes, even across renames."""
-    hash: str
-    """Hash of the rendered content (kind, deck, tags, fields)."""
+    """The note's key."""
     changed: int
-    """Unix time (seconds) at which the content last changed."""
-    kind: str
-    """Kind name, for shipping the note after it is retired."""
-    deck: str
-    """Full deck name."""
-    tags: tuple[str, ...]
-    """Tags as shipped."""
-    fields: tuple[str, ...]
-    """Field HTML in Anki order, as shipped."""
-    retired: bool = False
-    """The note is no longer in the sources but keeps shipping, tagged retired."""
+    """When its content last changed (Unix seconds)."""
+    hash: str
+    """:func:`content_hash` of that content."""
+    guid: str
+    """The GUID learners' collections know it by."""
 
 
 @dataclass(frozen=True, slots=True)
-class LockedNoteType:
-    """What the lock remembers about one note type."""
+class RecordedType:
+    """What the record says of one note type."""
 
     kind: str
     """Kind name."""
@@ -73,569 +76,405 @@ class LockedNoteType:
     fields: tuple[str, ...]
     """Field names in order."""
     hash: str
-    """Hash of the card templates and CSS."""
+    """:func:`note_type_hash` of its templates and CSS."""
     changed: int
-    """Unix time at which the templates, CSS or fields last changed."""
+    """When the templates, CSS or fields last changed."""
 
 
 @dataclass(frozen=True, slots=True)
-class Lock:
-    """The whole lock file."""
+class Record:
+    """The whole change record."""
 
-    notes: Mapping[str, LockedNote]
+    notes: Mapping[str, RecordedNote] = field(default_factory=lambda: MappingProxyType({}))
     """By key."""
-    note_types: Mapping[str, LockedNoteType]
+    types: Mapping[str, RecordedType] = field(default_factory=lambda: MappingProxyType({}))
     """By kind name."""
-    source: LockSource | None = field(default=None, compare=False)
-    """The file the entries were read from, so that unchanged notes are written back
-    verbatim instead of re-serialised (a speed-up only: a line is reused only for an
-    equal entry)."""
+    lines: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}), compare=False)
+    """The line of each note key in the file read, for locating problems."""
 
 
-EMPTY_LOCK = Lock(notes={}, note_types={})
-
-
-@dataclass(frozen=True, slots=True)
-class LockUpdate:
-    """The lock the sources imply, and how it differs from the lock on disk."""
-
-    lock: Lock
-    """The up-to-date lock."""
-    added: tuple[str, ...]
-    """Keys new since the old lock."""
-    changed: tuple[str, ...]
-    """Keys whose content changed."""
-    retired: tuple[str, ...]
-    """Keys newly retired."""
-    renamed: tuple[tuple[str, str], ...]
-    """(old key, new key) pairs newly renamed."""
-    note_type_changes: tuple[str, ...]
-    """Human descriptions of note type changes that need an import option."""
-    diagnostics: tuple[Diagnostic, ...]
-    """Refused changes (model id or field renames, bad renames)."""
-
-    @property
-    def stale(self) -> bool:
-        """True when the lock on disk differs from the sources."""
-        return bool(
-            self.added or self.changed or self.retired or self.renamed or self.note_type_changes
-        )
-
-
-def _iso(seconds: int) -> str:
+def iso(seconds: int) -> str:
+    """A Unix time as the record writes it."""
     return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _seconds(text: str) -> int:
-    moment = dt.datetime.fromisoformat(text)
-    if moment.tzinfo is None or not text.endswith("Z"):
-        raise ValueError(f"time {text!r} is not UTC (YYYY-MM-DDTHH:MM:SSZ)")
-    return int(moment.timestamp())
+    return int(dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp())
 
 
-def content_hash(kind: str, deck: str, tags: Sequence[str], fields: Sequence[str]) -> str:
-    """Hash of what a learner sees of a note."""
-    payload = _HASH_ENCODER.encode([kind, deck, sorted(tags), list(fields)])
+def content_hash(note: RenderedNote) -> str:
+    """A hash of what a learner gets of a note, taken from its Markdown: kind, deck, tags,
+    each field's source and the images it ships. Independent of the installed Markdown
+    and highlighting libraries, which change how the same source renders."""
+    fields = [
+        [spec.label, None if value is None else value.source]
+        for spec, value in zip(note.kind.fields, note.values(), strict=True)
+    ]
+    images = [shipped.name for shipped in note.media]
+    payload = json.dumps([note.kind.name, note.deck, list(note.tags), fields, images])
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
-#: ``json.dumps(..., ensure_ascii=False)``, without making an encoder for every note.
-_HASH_ENCODER = json.JSONEncoder(ensure_ascii=False)
-
-
 def note_type_hash(note_type: NoteType) -> str:
-    """Hash of a note type's templates and CSS."""
+    """A hash of a note type's templates and CSS."""
     parts = [note_type.css] + [f"{t.name}\0{t.front}\0{t.back}" for t in note_type.templates]
     return hashlib.sha256("\x1e".join(parts).encode()).hexdigest()[:20]
 
 
+# -- reading and writing ---------------------------------------------------------------
+
+
+def parse_record(text: str, display: str) -> tuple[Record, list[Diagnostic]]:
+    """Read a record's text; every malformed line is a located error. A key given twice (as
+    a hand merge may leave it) counts once, at its latest time."""
+    notes: dict[str, RecordedNote] = {}
+    types: dict[str, RecordedType] = {}
+    lines: dict[str, int] = {}
+    problems: list[Diagnostic] = []
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.rstrip("\r")
+        if not line.strip() or line.startswith("#"):
+            continue
+
+        def bad(message: str, column: int = 1, number: int = number) -> None:
+            problems.append(
+                Diagnostic(
+                    Location(display, number, column),
+                    "bad-lock",
+                    f"{message}; restore the record from git "
+                    f"(git checkout -- {display}) or delete it to have it recovered",
+                )
+            )
+
+        if len(line) > _MAX_LINE:
+            bad("line too long")
+            continue
+        words = line.split(" ")
+        if words[0] == "note" and len(words) in (4, 5):
+            key, changed, digest = words[1:4]
+            guid = words[4] if len(words) == 5 else guid_for_key(key)
+            if not KEY.match(key):
+                bad(f"{key[:60]!r} is not a note key", 6)
+            elif not _TIME.match(changed):
+                bad(f"{changed[:30]!r} is not a time (YYYY-MM-DDTHH:MM:SSZ)", 7 + len(key))
+            elif not _HASH.match(digest) or not _GUID.match(guid):
+                bad("malformed hash or GUID", 8 + len(key) + len(changed))
+            else:
+                entry = RecordedNote(key, _seconds(changed), digest, guid)
+                known = notes.get(key)
+                if known is None or known.changed <= entry.changed:
+                    notes[key] = entry
+                    lines[key] = number
+        elif words[0] == "type" and len(words) >= 6:
+            kind, model_id, changed, digest = words[1:5]
+            fields = tuple(" ".join(words[5:]).split("|"))
+            if not (
+                kind.isidentifier()
+                and model_id.isdigit()
+                and len(model_id) < 20
+                and _TIME.match(changed)
+                and _HASH.match(digest)
+                and all(_FIELD.match(f) for f in fields)
+            ):
+                bad("malformed note type line")
+            else:
+                types[kind] = RecordedType(kind, int(model_id), fields, digest, _seconds(changed))
+        else:
+            bad("expected 'note <key> <changed> <hash> [<guid>]' or a 'type' line")
+    return Record(
+        MappingProxyType(notes), MappingProxyType(types), MappingProxyType(lines)
+    ), problems
+
+
+def format_record(record: Record) -> str:
+    """The record file's text: sorted, one entry per line."""
+    out = [_HEADER]
+    for kind in sorted(record.types):
+        t = record.types[kind]
+        fields = "|".join(t.fields)
+        out.append(f"type {kind} {t.model_id} {iso(t.changed)} {t.hash} {fields}\n")
+    for key in sorted(record.notes):
+        n = record.notes[key]
+        guid = "" if n.guid == guid_for_key(key) else f" {n.guid}"
+        out.append(f"note {key} {iso(n.changed)} {n.hash}{guid}\n")
+    return "".join(out)
+
+
 @dataclass(frozen=True, slots=True)
-class LockCache:
-    """Where a parsed lock is kept between builds (under ``build/.cache/``), and its salt.
+class Loaded:
+    """The record a build starts from, and how it was found."""
 
-    Parsing a large lock's JSON is most of a warm build's lock stage; the parsed lock is
-    kept (its entries marshalled as tuples) under the hash of the lock file's bytes and
-    of ankigen's code (the salt), so a lock that changed in any way, or new code, never
-    reuses it. A damaged cache file fails its checksum and is ignored.
-    """
-
-    path: Path
-    """The cache file."""
-    salt: str
-    """A fingerprint of the code that parsed the lock."""
-
-    def hasher(self) -> hashlib._Hash:
-        """A hash to feed a lock file's bytes to; its digest is their cache key."""
-        return hashlib.sha256(self.salt.encode() + b"\0")
-
-    def key(self, data: bytes) -> bytes:
-        """The cache key of a lock file's bytes."""
-        digest = self.hasher()
-        digest.update(data)
-        return digest.digest()
-
-    def load(self, data: bytes) -> Lock | None:
-        """The parsed lock for these bytes, if cached and intact."""
-        try:
-            blob = self.path.read_bytes()
-        except OSError:
-            return None
-        head = len(_CACHE_MAGIC)
-        if blob[:head] != _CACHE_MAGIC or blob[head : head + 32] != self.key(data):
-            return None
-        payload = unsealed(memoryview(blob)[head + 32 :])
-        if payload is None:
-            return None
-        try:
-            note_rows, type_rows, canonical = marshal.loads(payload)
-            notes = {row[0]: LockedNote(*row) for row in note_rows}
-            types = {row[0]: LockedNoteType(*row) for row in type_rows}
-        except Exception:
-            return None
-        source = LockSource(data, notes) if canonical is True else None
-        return Lock(notes, types, source)
-
-    def store(self, key: bytes, lock: Lock, canonical: bool = False) -> None:
-        """Keep ``lock`` as the parse of the bytes with this key; failing to is not an error.
-
-        Its lines are not kept: they are found again in the file's bytes if needed.
-        ``canonical`` says the bytes were written by :func:`lock_pieces` from ``lock``
-        itself: one entry per line, in the order of ``lock.notes``.
-        """
-        with contextlib.suppress(OSError):
-            staged = StagedFile(self.path)
-            try:
-                # Entries as plain tuples, marshalled: several times faster than pickling
-                # the objects (this runs on every build that changes the lock).
-                rows = list(map(_NOTE_ROW, lock.notes.values()))
-                types = list(map(_TYPE_ROW, lock.note_types.values()))
-                staged.out.write(_CACHE_MAGIC + key)
-                staged.out.write(sealed(marshal.dumps((rows, types, canonical))))
-            except BaseException:
-                staged.discard()
-                raise
-            staged.commit(durable=False)
+    record: Record
+    """The record (empty if there is none)."""
+    diagnostics: tuple[Diagnostic, ...] = ()
+    """Problems reading it, or how it was recovered."""
 
 
-_CACHE_MAGIC = b"ankigen-lock-3\n\0"
-_NOTE_ROW = operator.attrgetter(*(f.name for f in dataclasses.fields(LockedNote)))
-_TYPE_ROW = operator.attrgetter(*(f.name for f in dataclasses.fields(LockedNoteType)))
-
-
-def read_lock(
-    path: Path, display: str, cache: LockCache | None = None, remember: bool = False
-) -> tuple[Lock | None, list[Diagnostic]]:
-    """Read the lock file; a missing file is None, a malformed one a diagnostic.
-
-    With ``cache``, a parse kept there for the same bytes is used; with ``remember`` too,
-    a fresh parse is kept there for the next build.
-    """
+def read_record(path: Path, display: str, repository: Repository | None) -> Loaded:
+    """The record at ``path``; if it is missing, the last version committed to git."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return None, []
+        return _recover(path, display, repository)
     except OSError as exc:
-        return None, [Diagnostic(Location(display), "bad-lock", f"cannot read the lock: {exc}")]
-    if cache is not None:
-        cached = cache.load(data)
-        if cached is not None:
-            return cached, []
+        problem = Diagnostic(Location(display), "bad-lock", f"cannot read: {exc.strerror}")
+        return Loaded(Record(), (problem,))
     try:
-        text = data.decode("utf-8").replace("\r\n", "\n")
-    except UnicodeDecodeError as exc:
-        return None, [Diagnostic(Location(display), "bad-lock", f"cannot read the lock: {exc}")]
-    lock, problems = _parse_lock(text, display)
-    if lock is not None and cache is not None and remember:
-        cache.store(cache.key(data), lock)
-    return lock, problems
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        problem = Diagnostic(Location(display), "bad-lock", "the record is not UTF-8 text")
+        return Loaded(Record(), (problem,))
+    if text.lstrip().startswith("{"):
+        message = "the record is in the old JSON format; run 'ankigen record' to rewrite it"
+        return Loaded(Record(), (Diagnostic(Location(display), "bad-lock", message),))
+    record, problems = parse_record(text, display)
+    return Loaded(record, tuple(problems))
 
 
-def _parse_lock(text: str, display: str) -> tuple[Lock | None, list[Diagnostic]]:
-    try:
-        data = json.loads(text)
-        if data.get("version") != LOCK_VERSION:
-            raise ValueError(f"unsupported lock version {data.get('version')!r}")
-        notes = {key: _note_from_json(key, value) for key, value in data["notes"].items()}
-        types = {
-            kind: LockedNoteType(
-                kind=kind,
-                model_id=int(value["model_id"]),
-                fields=tuple(value["fields"]),
-                hash=str(value["hash"]),
-                changed=_seconds(value["changed"]),
-            )
-            for kind, value in data["note_types"].items()
-        }
-    except json.JSONDecodeError as exc:
-        where = Location(display, exc.lineno, exc.colno)
-        return None, [Diagnostic(where, "bad-lock", f"the lock is not valid JSON: {exc.msg}")]
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        message = f"the lock is malformed ({exc!s}); restore it from git"
-        return None, [Diagnostic(Location(display), "bad-lock", message)]
-    return Lock(notes=notes, note_types=types), []
-
-
-_NOTES_OPEN = b'"notes": {'
-
-
-class LockSource:
-    """The lock file a :class:`Lock` was read from, when this code wrote it: the lines of
-    its note entries, so that unchanged notes are written back without re-serialising.
-
-    Only a lock whose parse comes from the lock cache is known to be this code's output,
-    one entry per line in entry order; any other (from git, or edited by hand) has no
-    source and is written afresh. Lines are split out only when the writer first asks
-    (a forked child, see :func:`lock_written_after`), never by the build itself.
-    """
-
-    def __init__(self, data: bytes, notes: Mapping[str, LockedNote]) -> None:
-        self._data = data
-        self._notes = notes
-        self._found: _Lines | None = None
-
-    def lines(self) -> _Lines:
-        """Each entry's place by key, the entries and their lines (each with its comma);
-        all empty if the file is not laid out as expected."""
-        if self._found is None:
-            self._found = self._aligned() or ({}, [], [])
-            self._data = b""
-        return self._found
-
-    def _aligned(self) -> _Lines | None:
-        lines = self._data.split(b"\n")
-        count = len(self._notes)
+def _recover(path: Path, display: str, repository: Repository | None) -> Loaded:
+    where = Location(display)
+    if repository is not None:
         try:
-            start = lines.index(_NOTES_OPEN) + 1
-        except ValueError:
-            return None
-        if len(lines) <= start + count or lines[start + count] != b"}":
-            return None
-        block = lines[start : start + count]
-        if block and not block[-1].endswith(b","):
-            block[-1] += b","
-        keys = list(self._notes)
-        for at in {0, count - 1} if count else ():  # a cheap guard; the cache key proves it
-            if not block[at].startswith(f'{_dump(keys[at])}: {{"changed"'.encode()):
-                return None
-        return {key: at for at, key in enumerate(keys)}, list(self._notes.values()), block
-
-
-_Lines = tuple[dict[str, int], list[LockedNote], list[bytes]]
-
-
-def _note_from_json(key: str, value: Mapping[str, Any]) -> LockedNote:
-    content = value["content"]
-    return LockedNote(
-        key=key,
-        guid=str(value["guid"]),
-        hash=str(value["hash"]),
-        changed=_seconds(value["changed"]),
-        kind=str(content["kind"]),
-        deck=str(content["deck"]),
-        tags=tuple(content["tags"]),
-        fields=tuple(content["fields"]),
-        retired=bool(value.get("retired", False)),
+            for version in repository.versions(repository.relative(path)):
+                if version.data is None:
+                    continue
+                try:
+                    record, problems = parse_record(version.data.decode("utf-8"), display)
+                except UnicodeDecodeError:
+                    continue
+                if not problems and record.notes:
+                    message = (
+                        f"the change record is missing; using the version committed in "
+                        f"{version.commit[:12]} ({iso(version.time)}), and git history for "
+                        "notes changed since"
+                    )
+                    return Loaded(record, (warning(where, "recovered-lock", message),))
+        except (GitError, ValueError):
+            pass
+        message = (
+            "there is no change record, here or in git history: each note's change time "
+            "comes from the git commit that last changed it"
+        )
+        return Loaded(Record(), (warning(where, "recovered-lock", message),))
+    message = (
+        "there is no change record and no git history: every note is taken to have "
+        "changed now, so learners' own edits would be replaced on their next import"
     )
+    return Loaded(Record(), (warning(where, "recovered-lock", message),))
 
 
-def _dump(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+# -- settling: the record the sources imply --------------------------------------------
+
+#: Finds when the listed notes last changed, from history: given the pending notes by
+#: key, returns the times it could establish.
+TimeSource = Callable[[Sequence[RenderedNote]], Mapping[str, int]]
 
 
-def _note_line(key: str, note: LockedNote) -> str:
-    """One note's line (without its comma)."""
-    entry: dict[str, object] = {
-        "changed": _iso(note.changed),
-        "content": {
-            "deck": note.deck,
-            "fields": list(note.fields),
-            "kind": note.kind,
-            "tags": list(note.tags),
-        },
-        "guid": note.guid,
-        "hash": note.hash,
-    }
-    if note.retired:
-        entry["retired"] = True
-    return f"{_dump(key)}: {_dump(entry)}"
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """Each note's identity and change time, and the record that says so."""
+
+    record: Record
+    """The record the sources imply (what ``ankigen record`` writes)."""
+    guids: Mapping[str, str]
+    """Each note's GUID, by key."""
+    type_times: Mapping[str, int]
+    """Each note type's change time, by kind name."""
+    derived: tuple[str, ...]
+    """Keys whose time did not come from the record."""
+    diagnostics: tuple[Diagnostic, ...]
+    """Refused changes (removed notes, note type changes) and assumptions."""
+
+    def changed(self, key: str) -> int:
+        """When a note last changed."""
+        return self.record.notes[key].changed
+
+    @property
+    def current(self) -> bool:
+        """True if the record on disk already says all this."""
+        return not self.derived and not any(d.code == "recovered-lock" for d in self.diagnostics)
 
 
-#: Notes per piece of the lock file: it is written piece by piece, never built whole.
-_NOTES_PER_PIECE = 2000
-
-
-def lock_pieces(lock: Lock) -> Iterator[bytes]:
-    """The lock file in pieces: valid JSON, one note or note type per line, sorted.
-
-    Unchanged notes' lines are copied from the file the lock was read from.
-    """
-    head = ["{", f'"version": {LOCK_VERSION},', '"note_types": {']
-    types = sorted(lock.note_types.items())
-    for number, (kind, t) in enumerate(types, start=1):
-        value: dict[str, object] = {
-            "changed": _iso(t.changed),
-            "fields": list(t.fields),
-            "hash": t.hash,
-            "model_id": t.model_id,
-        }
-        head.append(f"{_dump(kind)}: {_dump(value)}" + ("," if number < len(types) else ""))
-    head += ["},", '"notes": {']
-    yield "\n".join(head).encode() + b"\n"
-    places, entries, old = lock.source.lines() if lock.source is not None else ({}, [], [])
-    notes = sorted(lock.notes.items())
-    for begin in range(0, len(notes), _NOTES_PER_PIECE):
-        piece: list[bytes] = []
-        for key, note in notes[begin : begin + _NOTES_PER_PIECE]:
-            at = places.get(key)
-            if at is not None and (entries[at] is note or entries[at] == note):
-                piece.append(old[at])
-            else:
-                piece.append(_note_line(key, note).encode() + b",")
-        text = b"\n".join(piece)
-        if begin + _NOTES_PER_PIECE >= len(notes):
-            text = text.removesuffix(b",")  # the last entry
-        yield text + b"\n"
-    yield b"}\n}\n"
-
-
-def format_lock(lock: Lock) -> str:
-    """The whole lock file as text."""
-    return b"".join(lock_pieces(lock)).decode("utf-8")
-
-
-def _write_lines(out: BinaryIO, lock: Lock, cache: LockCache | None = None) -> None:
-    """Write the lock file; with ``cache``, also keep the lock there as its own parse."""
-    digest = cache.hasher() if cache is not None else None
-    # Entries in file order: what read_lock returns for the file written here.
-    notes = dict(sorted(lock.notes.items()))
-    types = dict(sorted(lock.note_types.items()))
-    for piece in lock_pieces(Lock(notes, types, lock.source)):
-        out.write(piece)
-        if digest is not None:
-            digest.update(piece)
-    if cache is not None and digest is not None:
-        cache.store(digest.digest(), Lock(notes, types), canonical=True)
-
-
-class LockWriteError(OSError):
-    """The lock could not be written (the packages before it were); the old lock is kept."""
-
-
-@contextlib.contextmanager
-def lock_written_after(path: Path, lock: Lock, cache: LockCache | None = None) -> Iterator[None]:
-    """Write the lock while the block runs (in a child process); put it in place after.
-
-    Serialising a large lock is pure Python, so it runs in a forked child on another core
-    while the block (packaging) runs here; a thread would fight the packager for the GIL.
-    The lock replaces the old one only once both the block and the write have succeeded;
-    if either fails the old lock is left as it was and the failure is raised here.
-    Without ``os.fork`` the lock is simply written after the block. With ``cache``, the
-    parsed lock is kept there too, so that the next build need not parse it.
-    """
-    staged = StagedFile(path)
-    if not hasattr(os, "fork"):
-        try:
-            yield
-        except BaseException:
-            staged.discard()
-            raise
-        try:
-            _write_lines(staged.out, lock, cache)
-            staged.commit()
-        except OSError as exc:
-            staged.discard()
-            raise LockWriteError(exc.errno or 0, exc.strerror or str(exc), str(path)) from exc
-        return
-    report, report_end = os.pipe()
-    child = os.fork()
-    if child == 0:  # the child writes, reports a failure on the pipe, and leaves at once
-        status = 1
-        try:
-            os.close(report)
-            _write_lines(staged.out, lock, cache)
-            staged.finish()
-            status = 0
-        except BaseException as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else repr(exc)
-            with contextlib.suppress(BaseException):
-                os.write(report_end, str(reason).encode()[:4000])
-        finally:
-            os._exit(status)  # no parent clean-up, no flushing of inherited buffers
-    os.close(report_end)
-    staged.out.close()  # the parent's copy of the descriptor; nothing was written to it
-    try:
-        yield
-    except BaseException:
-        _child_failure(child, report)
-        staged.discard()
-        raise
-    failure = _child_failure(child, report)
-    if failure is not None:
-        staged.discard()
-        raise LockWriteError(0, failure, str(path))
-    try:
-        staged.commit()
-    except OSError as exc:
-        raise LockWriteError(exc.errno or 0, exc.strerror or str(exc), str(path)) from exc
-
-
-def _child_failure(child: int, report: int) -> str | None:
-    """Wait for the lock-writing child; its failure message, or None if it succeeded."""
-    with os.fdopen(report, "rb") as pipe:
-        message = pipe.read().decode("utf-8", "replace")
-    _, status = os.waitpid(child, 0)
-    if os.waitstatus_to_exitcode(status) == 0:
-        return None
-    return message or f"the writer exited with status {os.waitstatus_to_exitcode(status)}"
-
-
-def _note_type_entry(
-    kind: KindSpec, note_type: NoteType, old: LockedNoteType | None, now: int
-) -> tuple[LockedNoteType, list[str], list[str]]:
-    """The note type's new entry, changes that need an import option, refused changes."""
-    fields = tuple(f.label for f in kind.fields)
-    digest = note_type_hash(note_type)
-    if old is None:
-        return LockedNoteType(kind.name, kind.model_id, fields, digest, now), [], []
-    refused: list[str] = []
-    notes: list[str] = []
-    if old.model_id != kind.model_id:
-        refused.append(
-            f"note type {kind.name!r} changed its model id from {old.model_id} to "
-            f"{kind.model_id}; learners would get a second note type and duplicate notes"
-        )
-    if fields[: len(old.fields)] != old.fields:
-        refused.append(
-            f"note type {kind.name!r} renamed, removed or reordered fields "
-            f"({', '.join(old.fields)} -> {', '.join(fields)}); learners' fields would be "
-            "misassigned. Only appending a field is allowed"
-        )
-    elif len(fields) > len(old.fields):
-        notes.append(
-            f"{kind.name}: new field(s) {', '.join(fields[len(old.fields) :])}: learners must "
-            "import with 'Merge note types' checked"
-        )
-    if digest != old.hash and not refused:
-        notes.append(f"{kind.name}: templates or style changed (default import options apply)")
-    if (fields, digest) == (old.fields, old.hash):
-        return old, notes, refused
-    return LockedNoteType(kind.name, kind.model_id, fields, digest, now), notes, refused
-
-
-def update_lock(
-    old: Lock,
-    notes: Sequence[Note],
+def settle(
+    loaded: Loaded,
+    notes: Sequence[RenderedNote],
     note_types: Mapping[str, NoteType],
-    renamed_from: Mapping[str, str],
-    now: int,
-    lock_display: str,
-    digests: Mapping[str, str] | None = None,
-    new_guids: Mapping[str, str] | None = None,
-) -> LockUpdate:
-    """Compute the lock the sources imply, given the lock on disk and the current time.
+    display: str,
+    history: TimeSource,
+    type_history: Callable[[], int | None],
+    in_git: bool,
+    at: int,
+) -> Settlement:
+    """Match the notes against the record: what is unchanged keeps its time, what changed or
+    is new gets the time history gives it (a note edited but not committed yet: now);
+    removals and breaking changes are refused."""
+    old = loaded.record
+    problems: list[Diagnostic] = list(loaded.diagnostics)
+    lock_at = Location(display)
 
-    ``digests`` and ``new_guids`` are each note's content hash and new-note GUID by key, if
-    already computed (they are computed here otherwise).
-    """
-    diagnostics: list[Diagnostic] = []
-    type_entries: dict[str, LockedNoteType] = {}
-    type_changes: list[str] = []
+    types: dict[str, RecordedType] = {}
+    type_pending: list[str] = []
     for name, kind in KINDS.items():
-        type_entry, changes, refused = _note_type_entry(
-            kind, note_types[name], old.note_types.get(name), now
-        )
-        type_entries[name] = type_entry
-        type_changes.extend(changes)
-        diagnostics.extend(
-            Diagnostic(Location(lock_display), "note-type-changed", message) for message in refused
-        )
-    if any(old.note_types.get(n) is None for n in KINDS) and old.note_types:
-        type_changes.append("new note type(s) added")
-
-    live = {n.key for n in notes}
-    entries: dict[str, LockedNote] = {}
-    added: list[str] = []
-    changed: list[str] = []
-    renamed: list[tuple[str, str]] = []
-    consumed: set[str] = set()
-    by_key = {n.key: n for n in notes}
-    known_guids, known_digests = new_guids or {}, digests or {}
-    for note in notes:
-        previous = old.notes.get(note.key)
-        origin = renamed_from.get(note.key)
-        if origin is not None and origin in live:
-            diagnostics.append(
+        fields = tuple(f.label for f in kind.fields)
+        digest = note_type_hash(note_types[name])
+        before = old.types.get(name)
+        if before is not None and before.model_id != kind.model_id:
+            problems.append(
                 Diagnostic(
-                    note.location,
-                    "bad-rename",
-                    f"'Renamed from: {origin}' names a note that still exists",
+                    lock_at,
+                    "note-type-changed",
+                    f"note type {name!r} changed its model id from {before.model_id} to "
+                    f"{kind.model_id}; learners would get a second note type and duplicates",
                 )
             )
-            continue
-        if previous is None and origin is not None:
-            previous = old.notes.get(origin)
-            if previous is not None:
-                consumed.add(origin)
-                renamed.append((origin, note.key))
-        guid = (
-            previous.guid
-            if previous
-            else known_guids.get(note.key) or guid_for_key(origin or note.key)
-        )
-        digest = known_digests.get(note.key) or content_hash(
-            note.kind.name, note.deck, note.tags, note.field_values()
-        )
-        if previous is not None and previous.hash == digest and not previous.retired:
-            if previous.key == note.key and previous.guid == guid:
-                entries[note.key] = previous  # unchanged: the hash covers the whole content
-                continue
-            when = previous.changed
+        if before is not None and fields[: len(before.fields)] != before.fields:
+            problems.append(
+                Diagnostic(
+                    lock_at,
+                    "note-type-changed",
+                    f"note type {name!r} renamed, removed or reordered fields "
+                    f"({', '.join(before.fields)} -> {', '.join(fields)}); learners' fields "
+                    "would be misassigned. Only appending a field is allowed",
+                )
+            )
+        if before is not None and (before.fields, before.hash) == (fields, digest):
+            types[name] = before
         else:
-            when = now
-            if previous is None:
-                added.append(note.key)
-            elif (origin, note.key) not in renamed or previous.hash != digest:
-                changed.append(note.key)
-        entries[note.key] = LockedNote(  # positional: this runs for every new note
-            note.key, guid, digest, when, note.kind.name, note.deck, note.tags, note.field_values()
-        )
+            type_pending.append(name)
+            types[name] = RecordedType(name, kind.model_id, fields, digest, 0)
+    if type_pending:
+        when = type_history() or at
+        for name in type_pending:
+            types[name] = dataclasses.replace(types[name], changed=when)
 
+    entries: dict[str, RecordedNote] = {}
     guids: dict[str, str] = {}
-    for key, entry in entries.items():
-        other = guids.setdefault(entry.guid, key)
+    pending: list[RenderedNote] = []
+    live = {n.key for n in notes}
+    taken_over = {n.renamed_from for n in notes if n.renamed_from}
+    for note in notes:
+        known = old.notes.get(note.key)
+        if known is None and note.renamed_from:
+            known = old.notes.get(note.renamed_from)
+        guid = known.guid if known else guid_for_key(note.renamed_from or note.key)
+        guids[note.key] = guid
+        digest = content_hash(note)
+        if known is not None and known.hash == digest:
+            entries[note.key] = RecordedNote(note.key, known.changed, digest, guid)
+        else:
+            entries[note.key] = RecordedNote(note.key, 0, digest, guid)
+            pending.append(note)
+
+    seen: dict[str, str] = {}
+    for key, guid in sorted(guids.items()):
+        other = seen.setdefault(guid, key)
         if other != key:
-            diagnostics.append(
+            problems.append(
                 Diagnostic(
-                    by_key[key].location,
+                    next(n.location for n in notes if n.key == key),
                     "bad-rename",
-                    f"note shares its identity with {other!r}: only one note may be renamed "
-                    "from a key",
+                    f"note shares its identity with {other!r}: a key can pass to one note only",
                 )
             )
 
-    retired: list[str] = []
-    for key, previous in old.notes.items():
-        if key in entries or key in consumed:
-            continue
-        if previous.retired:
-            entries[key] = previous
-            continue
-        tags = tuple(sorted({*previous.tags, RETIRED_TAG}))
-        entries[key] = replace(
-            previous,
-            tags=tags,
-            retired=True,
-            changed=now,
-            hash=content_hash(previous.kind, previous.deck, tags, previous.fields),
+    for key in sorted(set(old.notes) - live - taken_over):
+        problems.append(
+            Diagnostic(
+                Location(display, old.lines.get(key, 1)),
+                "removed-note",
+                f"note {key!r} is gone from the sources, but learners have it: keep it with "
+                "'- **Retired:** <why>' so that it ships tagged ankigen::retired (or restore "
+                "it); renamed notes say '- **Renamed from:** <old key>'",
+            )
         )
-        retired.append(key)
 
-    return LockUpdate(
-        lock=Lock(notes=entries, note_types=type_entries, source=old.source),
-        added=tuple(added),
-        changed=tuple(changed),
-        retired=tuple(retired),
-        renamed=tuple(renamed),
-        note_type_changes=tuple(type_changes),
-        diagnostics=tuple(diagnostics),
+    derived: list[str] = []
+    if pending:
+        found = history(pending)
+        assumed: list[str] = []
+        for note in pending:
+            if note.key not in found:
+                assumed.append(note.key)
+            when = found.get(note.key, at)
+            entries[note.key] = dataclasses.replace(entries[note.key], changed=when)
+            derived.append(note.key)
+        if assumed and not in_git:
+            problems.append(
+                warning(
+                    lock_at,
+                    "assumed-time",
+                    f"{len(assumed)} note(s) are not in the change record and there is no git "
+                    f"history to date them (e.g. {assumed[0]!r}): they are taken to have "
+                    "changed now (SOURCE_DATE_EPOCH if set)",
+                )
+            )
+    record = Record(MappingProxyType(entries), MappingProxyType(types))
+    return Settlement(
+        record,
+        MappingProxyType(guids),
+        MappingProxyType({name: t.changed for name, t in types.items()}),
+        tuple(derived),
+        tuple(problems),
     )
+
+
+def history_times(
+    repository: Repository | None,
+    source_root: Path,
+    hashes_at: Callable[[str, bytes], Mapping[str, str]],
+    media_dir: Path,
+) -> TimeSource:
+    """A :data:`TimeSource` reading git: a note's time is when the commit that gave it its
+    current content landed on this branch (first parent), and not earlier than the last
+    change to an image it shows. Notes edited but not committed have no time here.
+
+    ``hashes_at(relative, data)`` gives the content hash of each note in a version of a
+    note file (``relative`` is its path inside the source folder).
+    """
+
+    def times(pending: Sequence[RenderedNote]) -> Mapping[str, int]:
+        if repository is None:
+            return {}
+        found: dict[str, int] = {}
+        by_file: dict[str, list[RenderedNote]] = {}
+        for note in pending:
+            by_file.setdefault(note.file, []).append(note)
+        try:
+            for relative, notes in sorted(by_file.items()):
+                path = repository.relative(source_root / relative)
+                # A file edited but not committed: its changes have no time in history yet.
+                if repository.changed_in_work_tree(path):
+                    continue
+                wanted = {n.key: content_hash(n) for n in notes}
+                for version in repository.versions(path):
+                    if not wanted or version.data is None:
+                        break
+                    hashes = hashes_at(relative, version.data)
+                    for key in list(wanted):
+                        if hashes.get(key) == wanted[key]:
+                            found[key] = version.time  # this content, at least this old
+                        else:
+                            del wanted[key]
+                for note in notes:
+                    _image_times(repository, media_dir, note, found)
+        except (GitError, ValueError):
+            return found
+        return found
+
+    return times
+
+
+def _image_times(
+    repository: Repository, media_dir: Path, note: RenderedNote, found: dict[str, int]
+) -> None:
+    """Make a note's time no earlier than the last change to an image it shows."""
+    if note.key not in found:
+        return
+    for shipped in note.media:
+        path = repository.relative(media_dir / shipped.source)
+        if repository.changed_in_work_tree(path):
+            del found[note.key]
+            return
+        latest = repository.last_change(path)
+        if latest is not None and latest > found[note.key]:
+            found[note.key] = latest

@@ -1,42 +1,84 @@
-"""Source notes -> typed notes, and the corpus-wide checks (duplicate keys, duplicate facts).
+"""Source notes -> typed notes: every check a note must pass, and the checks across notes.
 
-Every problem becomes a :class:`Diagnostic`; a note with any error is left out of the
-result, and the build refuses to write when any error exists, so nothing is dropped
-silently.
+This is the trust boundary. What a value may hold is an allow list: links are ``http:``,
+``https:`` or ``mailto:``; images are checked files of the media folder (``media.py``);
+math uses allowed TeX commands only (``tex.py``); raw HTML is refused; tags and deck names
+follow a fixed syntax, and the tags the build gives (``ankigen::``, ``kind::``) cannot be
+written. Then the card-quality rules: no answer is a list of more than five items, no
+front contains its answer, no answer sends the learner to another note. Every problem is
+a located :class:`Diagnostic`; a note with an error is left out, and the build refuses to
+write while any error exists, so nothing is dropped silently.
 """
 
 from __future__ import annotations
 
 import difflib
-import functools
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
-from ankigen.cards import KINDS, KindSpec, Note, normalise_label
-from ankigen.config import EXAM_TAG_PREFIX, EXAMS, KIND_TAG_PREFIX, ROOT_DECK
+from markdown_it.token import Token
+
+from ankigen.cards import KINDS, CardModel, KindSpec, field_values, normalise_label
+from ankigen.config import EXAM_TAG_PREFIX, EXAMS, KIND_TAG_PREFIX, RETIRED_TAG, ROOT_DECK
 from ankigen.diagnostics import Diagnostic, Location
+from ankigen.discover import NoteFile
+from ankigen.media import MediaLibrary, MediaProblem, Shipped
 from ankigen.parse import Located, SourceField, SourceFile, SourceNote
+from ankigen.tex import math_problem, unsafe_command
 
-_KEY = re.compile(r"^[a-z0-9]+(?:/[a-z0-9]+(?:[-_.][a-z0-9]+)*)+$")
-_TAG = re.compile(r'^[^\s"]+$')
+KEY = re.compile(r"^[a-z0-9]+(?:/[a-z0-9]+(?:[-_.][a-z0-9]+)*)+$")
+TAG = re.compile(r"^[A-Za-z0-9_.-]+(?:::[A-Za-z0-9_.-]+)*$")
+_DECK_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ,&()'._-]*$")
+#: Tag prefixes only the build gives.
+RESERVED_TAG_PREFIXES = ("ankigen::", f"{KIND_TAG_PREFIX}::")
 #: Labels that set a note's metadata rather than a field.
-META_LABELS = ("Tags", "Deck", "Renamed from")
-
-
-_Fact = bytes  # a digest of one card's normalised question and answer
+META_LABELS = ("Tags", "Deck", "Renamed from", "Retired")
+_SAFE_LINK = re.compile(r"^(?:https?://|mailto:)", re.IGNORECASE)
+_STRAY_DOLLAR = re.compile(r"\$(?![0-9])")
+#: Answers longer than this many list items are better split (one card, one recall).
+MAX_LIST_ITEMS = 5
+_DANGLING = re.compile(
+    r"\b(?:see|refer to|covered (?:in|by))\b[^.;:]{0,80}?\b(?:note|card)s?\b", re.IGNORECASE
+)
+_WORD = re.compile(r"[a-z0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
-class CheckedNote:
-    """A note that passed the file-local checks, with what the corpus checks compare."""
+class Note:
+    """A checked note: a typed card model over its checked field values, and its identity."""
 
-    note: Note
-    """The typed note."""
-    facts: tuple[tuple[_Fact, int, int], ...]
-    """Each card's normalised question and answer, and the line and column of its field
-    (in the note's file): plain numbers, as notes by the ten thousand are cached."""
+    key: str
+    """The stable key, e.g. ``metric/f1-score``: the note's identity."""
+    kind: KindSpec
+    """The note's kind."""
+    card: CardModel[SourceField]
+    """The typed field values, as written and checked."""
+    deck: str
+    """Full deck name, ``::`` separated."""
+    tags: tuple[str, ...]
+    """Sorted tags, including the kind tag (and the retired tag for a retired note)."""
+    location: Location
+    """Where the note's key is written."""
+    file: str
+    """The note's file, relative to the source folder."""
+    renamed_from: str = ""
+    """The key this note had before (``- **Renamed from:**``); it keeps that identity."""
+    retired: str = ""
+    """Why the note was retired (``- **Retired:**``); empty for a live note."""
+    media: Mapping[str, Shipped] = field(default_factory=lambda: MappingProxyType({}))
+    """The images its fields show, by the path written in the note."""
+
+    def values(self) -> tuple[SourceField | None, ...]:
+        """Field values in Anki field order."""
+        return field_values(self.card)
+
+    def card_count(self) -> int:
+        """How many cards Anki makes: one per card field with a value."""
+        return self.kind.card_count(self.values())
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
@@ -48,20 +90,16 @@ def _normalise(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
-def check_tag(tag: Located) -> Diagnostic | None:
-    """Check one tag, and exam tags against the taxonomy in ``config.EXAMS``."""
-    problem = _tag_problem(tag.value)
-    return None if problem is None else Diagnostic(tag.location, *problem)
-
-
-@functools.lru_cache(maxsize=4096)
-def _tag_problem(value: str) -> tuple[str, str] | None:
-    """(code, message) of what is wrong with a tag, if anything.
-
-    Cached by value: a deck uses a few dozen distinct tags on thousands of notes.
-    """
-    if not value or not _TAG.match(value):
-        return ("bad-tag", f"tag {value!r} must be non-empty with no spaces or quotes")
+def tag_problem(value: str) -> tuple[str, str] | None:
+    """(code, message) of what is wrong with a tag written in a note, if anything."""
+    if not TAG.match(value):
+        return (
+            "bad-tag",
+            f"tag {value[:60]!r} may use only letters, digits, '-', '_', '.' and '::' "
+            "between parts",
+        )
+    if value.lower().startswith(RESERVED_TAG_PREFIXES):
+        return ("reserved-tag", f"tag {value!r} is given by the build; notes cannot write it")
     parts = value.split("::")
     if parts[0] != EXAM_TAG_PREFIX:
         return None
@@ -93,40 +131,175 @@ def _tag_problem(value: str) -> tuple[str, str] | None:
     return None
 
 
-def _deck_name(deck: Located | None) -> tuple[str, Diagnostic | None]:
-    if deck is None:
-        return ROOT_DECK, None
-    name = _full_deck_name(deck.value)
-    if name is None:
-        return ROOT_DECK, Diagnostic(
-            deck.location, "front-matter", f"deck {deck.value!r} has an empty part between '::'"
-        )
-    return name, None
-
-
-@functools.lru_cache(maxsize=1024)
-def _full_deck_name(value: str) -> str | None:
-    """The full deck name for a ``deck:`` value, or None if a part is empty."""
+def deck_problem(value: str) -> str | None:
+    """What is wrong with a ``deck:`` value, if anything."""
     parts = [p.strip() for p in value.split("::")]
-    return "::".join([ROOT_DECK, *parts]) if all(parts) else None
+    bad = next((p for p in parts if not _DECK_PART.match(p)), None)
+    if bad is None:
+        return None
+    return (
+        f"deck {value[:60]!r}: each '::'-separated part must be non-empty and use only "
+        "letters, digits, spaces and , & ( ) ' . _ -"
+    )
 
 
-#: The attributes of each kind's required fields.
-_REQUIRED = {name: tuple(f.attr for f in kind.fields if f.required) for name, kind in KINDS.items()}
+def full_deck_name(value: str | None) -> str:
+    """The full deck name for a checked ``deck:`` value."""
+    if value is None:
+        return ROOT_DECK
+    return "::".join([ROOT_DECK, *(p.strip() for p in value.split("::"))])
 
 
-def _split_tags(field: SourceField) -> list[Located]:
-    return [Located(t, field.location) for t in re.split(r"[,\s]+", field.text) if t]
+def _split_tags(item: SourceField) -> list[Located]:
+    return [Located(t, item.location) for t in re.split(r"[,\s]+", item.text) if t]
 
 
-def _check_note(source: SourceFile, note: SourceNote, out: list[Diagnostic]) -> CheckedNote | None:
+def _walk(tokens: Sequence[Token]) -> Iterator[Token]:
+    for token in tokens:
+        yield token
+        if token.children:
+            yield from _walk(token.children)
+
+
+class _NoteChecker:
+    """The checks on one note, collecting diagnostics and the images it shows."""
+
+    def __init__(self, file: NoteFile, media: MediaLibrary, out: list[Diagnostic]) -> None:
+        self.file = file
+        self.media_library = media
+        self.out = out
+        self.media: dict[str, Shipped] = {}
+
+    def error(self, where: Location, code: str, message: str) -> None:
+        self.out.append(Diagnostic(where, code, message))
+
+    def value(self, item: SourceField, makes_card: bool) -> None:
+        """What a value may hold: the allow lists, then the card-quality rules."""
+        tokens = (*item.inline, *item.blocks)
+        for token in _walk(tokens):
+            kind = token.type
+            if kind in ("html_inline", "html_block"):
+                shown = token.content.strip()
+                self.error(
+                    item.locate(shown[:20]),
+                    "raw-html",
+                    f"raw HTML {shown[:40]!r} is not allowed; write Markdown",
+                )
+            elif kind == "link_open":
+                href = str(token.attrGet("href") or "")
+                if not _SAFE_LINK.match(href):
+                    self.error(
+                        item.locate(href[:20]),
+                        "unsafe-link",
+                        f"link {href[:60]!r} is not allowed; links must be absolute "
+                        "http:, https: or mailto: addresses",
+                    )
+            elif kind == "image":
+                self.image(item, str(token.attrGet("src") or ""))
+            elif kind in ("math_inline", "math_inline_double", "math_block"):
+                self.math(item, token.content)
+            elif kind == "text" and _STRAY_DOLLAR.search(token.content):
+                self.error(
+                    item.locate("$"),
+                    "malformed-math",
+                    "unmatched '$': close the math with '$' (no space inside the dollars), "
+                    "or write '\\$' for a literal dollar sign",
+                )
+            elif makes_card and kind in ("bullet_list_open", "ordered_list_open"):
+                self.list_length(item, tokens, token)
+        if makes_card:
+            match = _DANGLING.search(item.text)
+            if match:
+                self.error(
+                    item.locate(match.group().split()[0]),
+                    "dangling-reference",
+                    f"{match.group()!r}: Anki cannot follow a reference to another note; "
+                    "state the fact itself in a few words",
+                )
+
+    def image(self, item: SourceField, src: str) -> None:
+        try:
+            self.media[src] = self.media_library.resolve(src, self.file.relative)
+        except MediaProblem as problem:
+            where = item.locate(src[:20]) if src else item.location
+            if problem.where is not None:
+                where = Location(*problem.where)
+            self.error(where, problem.code, problem.message)
+
+    def math(self, item: SourceField, latex: str) -> None:
+        where = item.locate(latex.strip()[:20])
+        problem = math_problem(latex)
+        if problem:
+            self.error(where, "malformed-math", problem)
+            return
+        command = unsafe_command(latex)
+        if command is not None:
+            self.error(
+                where,
+                "unsafe-math",
+                f"{command!r} is not an allowed TeX command here; formulas may use common "
+                "math commands only (see tex.py for the list)",
+            )
+
+    def list_length(self, item: SourceField, tokens: Sequence[Token], opened: Token) -> None:
+        items = 0
+        start = next(i for i, t in enumerate(_walk(tokens)) if t is opened)
+        for token in list(_walk(tokens))[start + 1 :]:
+            if token.level == opened.level and token.nesting == -1:
+                break
+            if token.type == "list_item_open" and token.level == opened.level + 1:
+                items += 1
+        if items > MAX_LIST_ITEMS:
+            line = item.location.line
+            if opened.map is not None:  # relative to the item's own parse: inside it
+                line = opened.map[0] + 1
+            where = Location(item.location.path, line, item.location.column)
+            self.error(
+                where,
+                "long-list",
+                f"this answer lists {items} items; keep answers to {MAX_LIST_ITEMS} or fewer "
+                "(split it into two fields or notes: one card, one recall)",
+            )
+
+
+def _front_words(subject: str, prompt: str) -> str:
+    return " " + " ".join(_WORD.findall(f"{subject} {prompt}".casefold())) + " "
+
+
+def _check_answer_on_front(
+    kind: KindSpec, values: Mapping[str, SourceField], out: list[Diagnostic]
+) -> None:
+    subject = values[kind.subject.attr].text
+    for spec in kind.card_fields:
+        item = values.get(spec.attr)
+        if item is None:
+            continue
+        answer = " ".join(_WORD.findall(item.text.casefold()))
+        versus = values.get(kind.field_by_label(spec.versus).attr) if spec.versus else None  # type: ignore[union-attr]
+        front = _front_words(subject, f"{versus.text if versus else ''} {spec.prompt}")
+        if len(answer) >= 4 and f" {answer} " in front:
+            out.append(
+                Diagnostic(
+                    item.label.location,
+                    "answer-on-front",
+                    f"the answer {item.text[:40]!r} is already on the card's front; "
+                    "ask without giving it away",
+                )
+            )
+
+
+def check_note(
+    source: SourceFile, file: NoteFile, note: SourceNote, media: MediaLibrary,
+    out: list[Diagnostic],
+) -> Note | None:  # fmt: skip
+    """Check one note; every problem goes to ``out``. None if the note has an error."""
     key = note.key
-    if not _KEY.match(key.value):
+    if not KEY.match(key.value):
         out.append(
             Diagnostic(
                 key.location,
                 "bad-key",
-                f"key {key.value!r} must be 'kind/name' in lower case letters, digits and "
+                f"key {key.value[:60]!r} must be 'kind/name' in lower case letters, digits and "
                 "'-', '_' or '.', e.g. 'metric/f1-score'",
             )
         )
@@ -145,10 +318,11 @@ def _check_note(source: SourceFile, note: SourceNote, out: list[Diagnostic]) -> 
         return None
 
     errors_before = len(out)
+    checker = _NoteChecker(file, media, out)
     values: dict[str, SourceField] = {}
     tags: list[Located] = list(source.tags)
     deck = source.deck
-    renamed_from = ""
+    renamed_from = retired = ""
     seen: dict[str, SourceField] = {}
     for item in note.fields:
         label = normalise_label(item.label.value)
@@ -163,22 +337,16 @@ def _check_note(source: SourceFile, note: SourceNote, out: list[Diagnostic]) -> 
             )
             continue
         seen[label] = item
-        if label == "tags":
-            tags.extend(_split_tags(item))
-            continue
-        if label == "deck":
-            deck = Located(item.text, item.location)
-            continue
-        if label == "renamed from":
-            renamed_from = item.text.strip("`").strip()
-            if not _KEY.match(renamed_from) or renamed_from == key.value:
-                out.append(
-                    Diagnostic(
-                        item.label.location,
-                        "bad-rename",
-                        f"'Renamed from:' needs the note's previous key, got {renamed_from!r}",
-                    )
-                )
+        if label in ("tags", "deck", "renamed from", "retired"):
+            checker.value(item, makes_card=False)
+            if label == "tags":
+                tags.extend(_split_tags(item))
+            elif label == "deck":
+                deck = Located(item.text, item.location)
+            elif label == "retired":
+                retired = item.text or "retired"
+            else:
+                renamed_from = _check_rename(key.value, item, out)
             continue
         spec = kind.field_by_normalised_label(label)
         if spec is None:
@@ -193,9 +361,7 @@ def _check_note(source: SourceFile, note: SourceNote, out: list[Diagnostic]) -> 
                 )
             )
             continue
-        if not item.html.strip():
-            if item.refused:
-                continue  # already reported: what was refused is why it is empty
+        if not item.inline and not item.blocks:
             out.append(
                 Diagnostic(
                     item.label.location,
@@ -204,6 +370,7 @@ def _check_note(source: SourceFile, note: SourceNote, out: list[Diagnostic]) -> 
                 )
             )
             continue
+        checker.value(item, makes_card=spec.makes_card and spec is not kind.subject)
         values[spec.attr] = item
 
     for spec in kind.fields:
@@ -215,122 +382,191 @@ def _check_note(source: SourceFile, note: SourceNote, out: list[Diagnostic]) -> 
                     f"{kind.name} note needs a '**{spec.label}:**' field",
                 )
             )
-
-    for spec in kind.fields:
-        if not spec.versus:
-            continue
-        partner = kind.field_by_label(spec.versus)
-        assert partner is not None, spec.versus
-        for given, missing in ((spec, partner), (partner, spec)):
-            if given.attr in values and missing.attr not in values:
-                out.append(
-                    Diagnostic(
-                        values[given.attr].label.location,
-                        "missing-field",
-                        f"'{given.label}' needs a '**{missing.label}:**' field too: "
-                        f"the card's front names both sides ('{kind.subject.label} vs "
-                        f"{spec.versus}: {spec.prompt}')",
-                    )
-                )
+    _check_counterparts(kind, values, out)
 
     for tag in tags:
-        problem = check_tag(tag)
+        problem = tag_problem(tag.value)
         if problem:
-            out.append(problem)
+            out.append(Diagnostic(tag.location, *problem))
     tag_values = {t.value for t in tags}
     if not any(t.startswith(f"{EXAM_TAG_PREFIX}::") for t in tag_values):
         out.append(
             Diagnostic(
                 key.location,
                 "missing-exam-tag",
-                "note has no exam tag; add one such as 'exam::MLA-C01::D2-Model-Development' "
-                "to the file's 'tags:' or the note's '**Tags:**'",
+                "note has no exam tag; add one such as "
+                "'exam::MLA-C01::D2-Model-Development::2.1' to the file's 'tags:' or the "
+                "note's '**Tags:**'",
             )
         )
-    deck_name, deck_problem = _deck_name(deck)
-    if deck_problem:
-        out.append(deck_problem)
+    if deck is not None and (problem_text := deck_problem(deck.value)):
+        out.append(Diagnostic(deck.location, "bad-deck", problem_text))
 
-    if len(out) > errors_before or any(attr not in values for attr in _REQUIRED[kind.name]):
+    if len(out) > errors_before or any(
+        spec.required and spec.attr not in values for spec in kind.fields
+    ):
         return None  # every reason is reported, here or by the parser
-    card = kind.model(**{attr: field.html for attr, field in values.items()})
-    built = Note(
+    _check_answer_on_front(kind, values, out)
+    if len(out) > errors_before:
+        return None
+    given: dict[str, Any] = dict(values)
+    built_tags = tag_values | {f"{KIND_TAG_PREFIX}::{kind.name}"}
+    if retired:
+        built_tags.add(RETIRED_TAG)
+    return Note(
         key=key.value,
         kind=kind,
-        card=card,
-        deck=deck_name,
-        tags=tuple(sorted(tag_values | {f"{KIND_TAG_PREFIX}::{kind.name}"})),
+        card=kind.model(**given),
+        deck=full_deck_name(deck.value if deck else None),
+        tags=tuple(sorted(built_tags)),
         location=key.location,
+        file=file.relative,
         renamed_from=renamed_from,
+        retired=retired,
+        media=MappingProxyType(checker.media),
     )
-    return CheckedNote(built, _facts(kind, values))
 
 
-def _facts(kind: KindSpec, values: dict[str, SourceField]) -> tuple[tuple[_Fact, int, int], ...]:
-    subject = _normalise(values[kind.subject.attr].text)
+def _check_rename(key: str, item: SourceField, out: list[Diagnostic]) -> str:
+    old = item.text.strip("`").strip()
+    if not KEY.match(old) or old == key:
+        out.append(
+            Diagnostic(
+                item.label.location,
+                "bad-rename",
+                f"'Renamed from:' needs the note's previous key, got {old[:60]!r}",
+            )
+        )
+        return ""
+    if old.split("/", 1)[0] != key.split("/", 1)[0]:
+        out.append(
+            Diagnostic(
+                item.label.location,
+                "bad-rename",
+                f"'{old}' cannot be renamed to '{key}': a note keeps its kind in learners' "
+                "collections, so Anki would never update it again. Keep the old note with "
+                f"'- **Retired:** replaced by {key}' and add the new note without "
+                "'Renamed from:'",
+            )
+        )
+        return ""
+    return old
+
+
+def _check_counterparts(
+    kind: KindSpec, values: Mapping[str, SourceField], out: list[Diagnostic]
+) -> None:
+    """A contrast card's field and the field naming its counterpart come together."""
+    for spec in kind.fields:
+        partner = kind.field_by_label(spec.versus) if spec.versus else None
+        if partner is None:
+            continue
+        for given, missing in ((spec, partner), (partner, spec)):
+            if given.attr in values and missing.attr not in values:
+                out.append(
+                    Diagnostic(
+                        values[given.attr].label.location,
+                        "missing-field",
+                        f"'{given.label}' needs a '**{missing.label}:**' field too: the card's "
+                        f"front names both sides ('{kind.subject.label} vs {spec.versus}: "
+                        f"{spec.prompt}')",
+                    )
+                )
+
+
+_Fact = bytes  # a digest of one card's normalised question and answer
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusEntry:
+    """What the checks across notes compare of one note (plain data, no tokens)."""
+
+    key: str
+    """The note's key."""
+    location: Location
+    """Where the key is written."""
+    renamed_from: str
+    """The key it takes over, if any."""
+    facts: tuple[tuple[_Fact, Location], ...]
+    """A digest of each card's normalised question and answer, and where its field is."""
+
+
+def corpus_entry(note: Note) -> CorpusEntry:
+    """What :func:`check_corpus` needs of a checked note."""
+    values = dict(zip((f.attr for f in note.kind.fields), note.values(), strict=True))
+    subject = values[note.kind.subject.attr]
+    assert subject is not None
     facts = []
-    for spec in kind.card_fields:
+    for spec in note.kind.card_fields:
         item = values.get(spec.attr)
         if item is None:
             continue
-        question = subject if not spec.prompt else f"{subject}: {spec.prompt}"
+        question = f"{_normalise(subject.text)}: {spec.prompt}"
         digest = hashlib.blake2b(f"{question}\0{_normalise(item.text)}".encode(), digest_size=12)
-        facts.append((digest.digest(), item.location.line, item.location.column))
-    return tuple(facts)
+        facts.append((digest.digest(), item.location))
+    return CorpusEntry(note.key, note.location, note.renamed_from, tuple(facts))
 
 
-def check_file(source: SourceFile) -> tuple[list[CheckedNote], list[Diagnostic]]:
-    """The checks that need only one file: kinds, fields, tags, decks."""
+def check_corpus(entries: Sequence[CorpusEntry]) -> list[Diagnostic]:
+    """The checks across files: duplicate keys and facts, and renames that collide."""
     diagnostics: list[Diagnostic] = []
-    checked: list[CheckedNote] = []
-    for note in source.notes:
-        result = _check_note(source, note, diagnostics)
-        if result is not None:
-            checked.append(result)
-    return checked, diagnostics
-
-
-def check_corpus(checked: Sequence[CheckedNote]) -> list[Diagnostic]:
-    """The checks across files: duplicate keys and duplicate facts."""
-    diagnostics: list[Diagnostic] = []
-    first_by_key: dict[str, Note] = {}
-    for item in checked:
-        other = first_by_key.setdefault(item.note.key, item.note)
-        if other is not item.note:
+    first_by_key: dict[str, CorpusEntry] = {}
+    for entry in entries:
+        other = first_by_key.setdefault(entry.key, entry)
+        if other is not entry:
             diagnostics.append(
                 Diagnostic(
-                    item.note.location,
+                    entry.location,
                     "duplicate-key",
-                    f"key {item.note.key!r} is already used at {other.location}",
+                    f"key {entry.key!r} is already used at {other.location}",
                 )
             )
-
-    first_by_fact: dict[_Fact, tuple[Note, int, int]] = {}
-    for item in checked:
-        for fact, line, column in item.facts:
-            other, other_line, other_column = first_by_fact.setdefault(
-                fact, (item.note, line, column)
+    renamed: dict[str, CorpusEntry] = {}
+    for entry in entries:
+        if not entry.renamed_from:
+            continue
+        if entry.renamed_from in first_by_key:
+            diagnostics.append(
+                Diagnostic(
+                    entry.location,
+                    "bad-rename",
+                    f"'Renamed from: {entry.renamed_from}' names a note that still exists",
+                )
             )
-            if other is not item.note and other.key != item.note.key:
-                other_at = Location(other.location.path, other_line, other_column)
+        other = renamed.setdefault(entry.renamed_from, entry)
+        if other is not entry:
+            diagnostics.append(
+                Diagnostic(
+                    entry.location,
+                    "bad-rename",
+                    f"{other.key!r} is already renamed from {entry.renamed_from!r}: only one "
+                    "note can take over a key",
+                )
+            )
+    first_by_fact: dict[_Fact, tuple[str, Location]] = {}
+    for entry in entries:
+        for fact, where in entry.facts:
+            other_key, other_at = first_by_fact.setdefault(fact, (entry.key, where))
+            if other_key != entry.key:
                 diagnostics.append(
                     Diagnostic(
-                        Location(item.note.location.path, line, column),
+                        where,
                         "duplicate-fact",
-                        f"same question and answer as {other.key!r} at {other_at}; "
+                        f"same question and answer as {other_key!r} at {other_at}; "
                         "keep the fact in one note",
                     )
                 )
     return diagnostics
 
 
-def validate(sources: Sequence[SourceFile]) -> tuple[list[Note], list[Diagnostic]]:
-    """Turn parsed files into typed notes and find every problem, file-local and corpus-wide."""
+def check_file(
+    file: NoteFile, source: SourceFile, media: MediaLibrary
+) -> tuple[list[Note], list[Diagnostic]]:
+    """Check every note of one parsed file."""
     diagnostics: list[Diagnostic] = []
-    checked: list[CheckedNote] = []
-    for source in sources:
-        notes, problems = check_file(source)
-        checked.extend(notes)
-        diagnostics.extend(problems)
-    diagnostics.extend(check_corpus(checked))
-    return [c.note for c in checked], diagnostics
+    notes = []
+    for written in source.notes:
+        note = check_note(source, file, written, media, diagnostics)
+        if note is not None:
+            notes.append(note)
+    return notes, diagnostics
