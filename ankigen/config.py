@@ -65,6 +65,9 @@ class Exam:
     """Content domains, in guide order."""
     retired_on: dt.date | None = None
     """Last day the exam could be taken, or None while it is offered."""
+    successor: str | None = None
+    """The exam that replaced it task for task: a note tagged with a task of this exam is
+    tagged with the same-numbered task of the successor too."""
 
     def domain(self, slug: str) -> Domain | None:
         """Return the domain with this tag segment, or None."""
@@ -133,6 +136,10 @@ _MLS_C01 = Exam(
 _MLA_C01 = Exam(
     code="MLA-C01",
     title="AWS Certified Machine Learning Engineer - Associate",
+    # AWS's exam guide ("Comparison of MLA-C01 and MLA-C02"): MLA-C01 in use until
+    # 28 September 2026, MLA-C02 from 29 September 2026, each task mapped to one task.
+    retired_on=dt.date(2026, 9, 28),
+    successor="MLA-C02",
     domains=(
         Domain(
             "D1-Data-Preparation",
@@ -233,7 +240,69 @@ _AIF_C01 = Exam(
     ),
 )
 
+_MLA_C02 = Exam(
+    code="MLA-C02",
+    title="AWS Certified Machine Learning Engineer - Associate",
+    domains=(
+        Domain(
+            "D1-Data-Preparation-for-ML-and-AI",
+            "Data Preparation for ML and AI",
+            28,
+            _tasks(
+                ("1.1", "Collect and store data"),
+                ("1.2", "Perform data transformation, feature engineering, and pre-processing"),
+                ("1.3", "Validate data quality and manage bias"),
+            ),
+        ),
+        Domain(
+            "D2-ML-and-FM-Development",
+            "ML Model and Foundation Model (FM) Development",
+            24,
+            _tasks(
+                ("2.1", "Choose appropriate modeling approaches for ML and AI solutions"),
+                ("2.2", "Train, fine-tune, and customize models for ML and AI solutions"),
+                ("2.3", "Analyze and evaluate the performance of ML and AI systems"),
+            ),
+        ),
+        Domain(
+            "D3-Deployment-and-Orchestration",
+            "Deployment and Orchestration of ML and AI Workflows",
+            24,
+            _tasks(
+                ("3.1", "Manage deployment infrastructure for ML and AI model types"),
+                ("3.2", "Provision and configure resources for ML and AI workloads"),
+                ("3.3", "Implement automated orchestration and CI/CD pipelines for MLOps"),
+            ),
+        ),
+        Domain(
+            "D4-Operating-Monitoring-and-Security",
+            "Operating, Monitoring, and Securing ML and AI Solutions",
+            24,
+            _tasks(
+                ("4.1", "Monitor ML and AI model inference and performance"),
+                ("4.2", "Optimize and manage ML and AI infrastructure costs and performance"),
+                ("4.3", "Secure ML and AI workloads and model endpoints"),
+            ),
+        ),
+    ),
+)
+
 #: Every exam the deck knows, by code. Read-only: the taxonomy changes here only.
 EXAMS: MappingProxyType[str, Exam] = MappingProxyType(
-    {exam.code: exam for exam in (_MLS_C01, _MLA_C01, _AIF_C01)}
+    {exam.code: exam for exam in (_MLS_C01, _MLA_C01, _MLA_C02, _AIF_C01)}
 )
+
+
+def successor_tag(tag: str) -> str | None:
+    """The successor exam's tag for an exam tag (same domain and task numbers), or None."""
+    parts = tag.split("::")
+    if len(parts) < 3 or parts[0] != EXAM_TAG_PREFIX:
+        return None
+    exam = EXAMS.get(parts[1])
+    if exam is None or exam.successor is None:
+        return None
+    successor = EXAMS[exam.successor]
+    index = next((i for i, d in enumerate(exam.domains) if d.slug == parts[2]), None)
+    if index is None:
+        return None
+    return "::".join([EXAM_TAG_PREFIX, successor.code, successor.domains[index].slug, *parts[3:]])

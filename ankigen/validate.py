@@ -23,7 +23,14 @@ from typing import Any
 from markdown_it.token import Token
 
 from ankigen.cards import KINDS, CardModel, KindSpec, field_values, normalise_label
-from ankigen.config import EXAM_TAG_PREFIX, EXAMS, KIND_TAG_PREFIX, RETIRED_TAG, ROOT_DECK
+from ankigen.config import (
+    EXAM_TAG_PREFIX,
+    EXAMS,
+    KIND_TAG_PREFIX,
+    RETIRED_TAG,
+    ROOT_DECK,
+    successor_tag,
+)
 from ankigen.diagnostics import Diagnostic, Location
 from ankigen.discover import NoteFile
 from ankigen.media import MediaLibrary, MediaProblem, Shipped
@@ -411,6 +418,7 @@ def check_note(
         return None
     given: dict[str, Any] = dict(values)
     built_tags = tag_values | {f"{KIND_TAG_PREFIX}::{kind.name}"}
+    built_tags |= {t for t in map(successor_tag, tag_values) if t is not None}
     if retired:
         built_tags.add(RETIRED_TAG)
     return Note(

@@ -11,6 +11,10 @@ import pytest
 from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPackageRequest
 from hypothesis import settings
 
+from ankigen.build import FileResult, process_file
+from ankigen.discover import MediaFile, NoteFile
+from ankigen.media import MediaLibrary
+
 # The normal suite's property tests draw the same examples on every run, so that CI's
 # verdict does not depend on luck; the long runs (`pytest -m fuzz`) explore at random.
 settings.register_profile("suite", derandomize=True)
@@ -61,3 +65,39 @@ def valid_sources(tmp_path: Path) -> Path:
     target = tmp_path / "cards_src"
     shutil.copytree(VALID, target)
     return target
+
+
+FRONT = "---\ntags: [exam::MLA-C01::D2-Model-Development::2.1]\n---\n\n"
+
+
+def run_text(text: str, media: dict[str, bytes] | None = None) -> FileResult:
+    """One note file's text through the real per-file pipeline (parse, validate, render),
+    as ``topic.md`` in a source folder whose media folder holds ``media``."""
+    files = {
+        name: MediaFile(name, f"cards_src/media/{name}", data)
+        for name, data in (media or {}).items()
+    }
+    note_file = NoteFile("cards_src/topic.md", "topic.md", text)
+    return process_file(note_file, MediaLibrary(files))
+
+
+def field(markdown: str, label: str = "Explanation") -> tuple[str, list[str]]:
+    """The card HTML of one concept field written as ``markdown``, and the codes reported."""
+    text = FRONT + f"## concept/x\n\n- **Term:** X\n- **{label}:** {markdown}\n"
+    result = run_text(text)
+    codes = [d.code for d in result.diagnostics]
+    if not result.notes:
+        return "", codes
+    values = {spec.label: value for spec, value in zip(
+        result.notes[0].kind.fields, result.notes[0].values(), strict=True
+    )}  # fmt: skip
+    value = values[label]
+    return ("" if value is None else value.html), codes
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/cases/render/*/expected.html from the current output",
+    )

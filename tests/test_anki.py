@@ -9,17 +9,18 @@ from pathlib import Path
 import pytest
 from anki.collection import Collection
 
-from ankigen.apkg import guid_for_key
+from ankigen.package import guid_for_key
 from ankigen.build import BuildOptions, build, deck_path
 from ankigen.cards import KINDS
-from ankigen.config import EXAMS, NON_NOTE_FILES
-from ankigen.lock import read_lock
+from ankigen.config import EXAMS
+from ankigen.discover import NON_NOTE_FILES
 
 from .conftest import REAL_SOURCES, VALID, card_body, import_package
 
 CORPORA = {"fixture": VALID, "cards_src": REAL_SOURCES}  # built from copies, see _copy
-_SUBJECT_LABELS = {k.subject.label for k in KINDS.values()}
-_META_LABELS = {"Tags", "Deck"}
+# Labels that make no card of their own: subjects, metadata and counterparts.
+_NO_CARD = {f.label for k in KINDS.values() for f in k.fields if f not in k.card_fields}
+_META_LABELS = {"Tags", "Deck", "Renamed from", "Retired"}
 _LEFTOVER = re.compile(r"\{\{[#/^!]?\s*[A-Za-z][A-Za-z ]*\s*\}\}")  # an unrendered {{Field}}
 _ITEM = re.compile(r"^- \*\*([^*]+?):?\*\*:?[ \t]*(.*)$")
 
@@ -43,7 +44,7 @@ def _count_from_sources(root: Path) -> tuple[int, int]:
             elif line.startswith("# "):
                 in_note = False
             match = _ITEM.match(line)
-            if in_note and match and match.group(1) not in _SUBJECT_LABELS | _META_LABELS:
+            if in_note and match and match.group(1) not in _NO_CARD | _META_LABELS:
                 following = lines[index + 1] if index + 1 < len(lines) else ""
                 if match.group(2) or following.startswith(("  ", "\t")):
                     cards += 1
@@ -59,7 +60,7 @@ def built(
     source = tmp_path_factory.mktemp("src") / "cards_src"
     shutil.copytree(CORPORA[request.param], source)
     result = build(BuildOptions(source_dir=source, build_dir=out))
-    assert result.ok, [d.format() for d in result.corpus.diagnostics]
+    assert result.ok, [d.format() for d in result.diagnostics]
     return source, deck_path(out)
 
 
@@ -78,24 +79,8 @@ def test_every_card_renders_in_anki(built: tuple[Path, Path], collection: Collec
         assert len(answer) > len(question)
 
 
-def _retired_from_lock(source: Path) -> tuple[int, int]:
-    """Notes and cards of retired notes: removed from the Markdown, shipped from the lock."""
-    lock, problems = read_lock(source / "ankigen.lock", "lock")
-    assert not problems
-    retired = [n for n in (lock.notes.values() if lock else ()) if n.retired]
-    cards = sum(
-        1
-        for n in retired
-        for i, value in enumerate(n.fields)
-        if value and i > 0  # the first field is the subject
-    )
-    return len(retired), cards
-
-
 def test_counts_match_the_sources(built: tuple[Path, Path], collection: Collection) -> None:
     notes, cards = _count_from_sources(built[0])
-    retired_notes, retired_cards = _retired_from_lock(built[0])
-    notes, cards = notes + retired_notes, cards + retired_cards
     import_package(collection, built[1])
     assert collection.note_count() == notes
     assert collection.card_count() == cards
@@ -173,11 +158,8 @@ def test_exam_deck_has_only_its_notes_with_the_same_guids(
     full = build(BuildOptions(source_dir=real_sources, build_dir=tmp_path))
     per_exam = build(BuildOptions(source_dir=real_sources, build_dir=tmp_path, exams=(exam,)))
     assert full.ok and per_exam.ok
-    assert full.lock is not None  # live and retired notes, as shipped
     expected = [
-        n
-        for n in full.lock.lock.notes.values()
-        if any(t.startswith(f"exam::{exam}::") for t in n.tags)
+        n for n in full.corpus.notes if any(t.startswith(f"exam::{exam}::") for t in n.tags)
     ]
     path, count, _ = per_exam.outputs[0]
     assert path == deck_path(tmp_path, exam)
@@ -190,11 +172,10 @@ def test_importing_two_exam_decks_creates_no_duplicates(
     result = build(
         BuildOptions(source_dir=real_sources, build_dir=tmp_path, exams=("MLA-C01", "AIF-C01"))
     )
-    assert result.ok
-    assert result.lock is not None
+    assert result.ok and result.settlement is not None
     shipped = {
-        n.guid
-        for n in result.lock.lock.notes.values()
+        result.settlement.guids[n.key]
+        for n in result.corpus.notes
         if any(t.startswith(("exam::MLA-C01::", "exam::AIF-C01::")) for t in n.tags)
     }
     live = {guid_for_key(n.key) for n in result.corpus.notes}
@@ -245,95 +226,3 @@ def test_every_metric_formula_reaches_anki_as_math(
     for card in formula_cards:
         answer = card_body(card.answer()).split('<hr id="answer">', 1)[1]
         assert r"\(" in answer or r"\[" in answer, answer
-
-
-def test_cards_per_note_follow_genankis_rule_for_every_shape() -> None:
-    """Notes of one shape (note type and empty fields) share one card list, worked out by
-    genanki once; every note still gets exactly the cards genanki's own rule gives it,
-    notes come in ascending id order, and the row ids match their cards."""
-    import random
-
-    import genanki
-
-    from ankigen.apkg import _genanki_notes, _model, deck_id, note_ids
-    from ankigen.lock import LockedNote
-    from ankigen.render import render_note_types
-
-    note_types = render_note_types()
-    models = {name: _model(nt) for name, nt in note_types.items()}
-    rng = random.Random(3)
-    notes = []
-    for number in range(400):
-        kind = rng.choice(sorted(note_types))
-        width = len(note_types[kind].kind.fields)
-        fields = tuple(
-            "" if at and rng.random() < 0.4 else f"<b>{number}.{at}</b>" for at in range(width)
-        )
-        deck = f"Deck::{rng.choice('ABC')}"
-        notes.append(LockedNote(f"{kind}/n{number}", f"g{number}", "h", 1, kind, deck, (), fields))
-    ids = note_ids(n.guid for n in notes)
-    by_guid = {n.guid: n for n in notes}
-    shapes = set()
-    seen = []
-    for written, deck, row_ids in _genanki_notes(notes, models, ids):
-        alone = genanki.Note(model=written.model, fields=list(written.fields))
-        rule = [card.ord for card in alone._front_back_cards()]
-        assert [card.ord for card in written.cards] == rule
-        assert row_ids == [ids[written.guid], *(ids[written.guid] << 4 | o for o in rule)]
-        assert deck == deck_id(by_guid[written.guid].deck)
-        shapes.add((written.model.model_id, tuple(map(bool, written.fields))))
-        seen.append(ids[written.guid])
-    assert seen == sorted(ids.values())  # every note once, in id order
-    assert len(shapes) > 50  # many shapes, most shared by several notes
-
-
-def test_note_rows_are_genankis_own() -> None:
-    """ankigen's notes hand their rows over directly instead of through genanki's
-    ``Note.write_to_db``: the rows must be exactly the ones genanki writes (with the
-    note's change time as the timestamp), card ordinals, suspension and due included."""
-    import random
-
-    import genanki
-
-    from ankigen.apkg import _model, _Note
-    from ankigen.render import render_note_types
-
-    class Recorder:
-        def __init__(self) -> None:
-            self.rows: list[tuple[str, tuple[object, ...]]] = []
-            self.lastrowid = 0
-
-        def execute(self, sql: str, params: tuple[object, ...]) -> None:
-            table = "notes" if "INTO notes" in sql else "cards"
-            self.rows.append((table, tuple(params)))
-            if table == "notes":
-                self.lastrowid = int(params[0])  # type: ignore[call-overload]
-
-        def add_note(self, row: tuple[object, ...]) -> None:
-            self.rows.append(("notes", row))
-
-        def add_card(self, row: tuple[object, ...]) -> None:
-            self.rows.append(("cards", row))
-
-    rng = random.Random(5)
-    note_types = render_note_types()
-    for number in range(200):
-        kind = rng.choice(sorted(note_types))
-        model = _model(note_types[kind])
-        width = len(note_types[kind].kind.fields)
-        fields = [
-            "" if at and rng.random() < 0.4 else f"<i>{number}.{at}</i>" for at in range(width)
-        ]
-        tags = [f"exam::X::D{number % 3}", "kind::x"] if number % 5 else []
-        due, mod, deck = rng.randint(0, 9), 1_700_000_000 + number, 1 << 40 | number
-        theirs, ours = Recorder(), Recorder()
-        plain = genanki.Note(
-            model=model, fields=list(fields), tags=tags, guid=f"g{number}", due=due
-        )
-        mine = _Note(mod, model=model, fields=list(fields), tags=tags, guid=f"g{number}", due=due)
-        if number % 7 == 0 and plain.cards:  # a suspended card, as genanki would write it
-            plain.cards[0].suspend = mine.cards[0].suspend = True
-        plain.write_to_db(theirs, mod, deck, iter(range(number * 100, number * 100 + 50)))
-        mine.write_to_db(ours, 0, deck, iter(range(number * 100, number * 100 + 50)))
-        assert ours.rows == theirs.rows
-        assert len(theirs.rows) >= 1 + sum(map(bool, fields[1:]))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from anki.collection import Collection
 
-from ankigen.apkg import deck_id, guid_for_key
+from ankigen.package import deck_id, guid_for_key
 from ankigen.build import BuildOptions, build, deck_path
 from ankigen.cards import KINDS
 from ankigen.config import ROOT_DECK
@@ -33,7 +33,7 @@ PINNED_FIELDS = {
     "hyperparameter": ["Name", "Controls", "Values", "Tuning"],
     "instance": ["Family", "Hardware", "Use for", "Status"],
     "service": ["Name", "Does", "Inputs and outputs", "Use for", "Not to confuse with", "Status"],
-    "concept": ["Term", "Explanation", "Example", "Contrast"],
+    "concept": ["Term", "Explanation", "Example", "Contrast", "Contrast with"],
     "qa": ["Question", "Answer"],
 }  # fmt: skip
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from anki.collection import Collection
 
-from ankigen.apkg import guid_for_key
+from ankigen.package import guid_for_key
 from ankigen.build import BuildOptions, BuildResult, build, check, deck_path
-from ankigen.lock import RETIRED_TAG
+from ankigen.config import RETIRED_TAG
 
 from .conftest import import_package
 
