@@ -20,7 +20,7 @@ from pathlib import Path
 from ankigen import cards as cards_module
 from ankigen.config import DECK_FILE_STEM, DEFAULT_BUILD_DIR, DEFAULT_SOURCE_DIR, EXAM_TAG_PREFIX
 from ankigen.diagnostics import Diagnostic, Location, has_errors, sort_diagnostics
-from ankigen.discover import MEDIA_DIR_NAME, NoteFile, Sources, discover, display_path
+from ankigen.discover import NoteFile, Sources, discover, display_path
 from ankigen.fileio import scratch_folder, staging
 from ankigen.history import GitError, Repository
 from ankigen.lock import (
@@ -185,7 +185,7 @@ def _type_history(repository: Repository | None) -> int | None:
     paths = [templates_dir(), Path(cards_module.__file__)]
     try:
         relative = [repository.relative(p) for p in paths]
-        if any(repository.changed_in_work_tree(p) for p in relative):
+        if repository.changed_in_work_tree(*relative):
             return None
         return repository.last_change(*relative)
     except (GitError, ValueError):
@@ -198,12 +198,7 @@ def settle_corpus(corpus: Corpus, options: BuildOptions) -> tuple[Settlement, li
     display = display_path(lock_file)
     repository = Repository.find(corpus.sources.root)
     loaded = read_record(lock_file, display, repository)
-    times = history_times(
-        repository,
-        corpus.sources.root,
-        _hashes_at(corpus.sources),
-        corpus.sources.root / MEDIA_DIR_NAME,
-    )
+    times = history_times(repository, corpus.sources.root, _hashes_at(corpus.sources))
     settlement = settle(
         loaded,
         corpus.notes,

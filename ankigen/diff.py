@@ -129,21 +129,18 @@ def _git_side(revision: str, source_dir: Path, work: Path) -> Side:
         )
     try:
         relative = repository.relative(source_dir)
-        entries = repository.tree(revision, relative)
-        plain = [(mode, path) for mode, path in entries if mode in ("100644", "100755")]
-        odd = [path for mode, path in entries if mode not in ("100644", "100755")]
-        if odd:
-            raise DiffError(
-                f"{revision}: {odd[0]!r} is a symbolic link or submodule; only plain files "
-                "can be notes"
-            )
-        blobs = repository.read_files([(revision, path) for _, path in plain])
+        files = repository.revision_files(revision, relative)
     except GitError as exc:
         raise DiffError(f"{revision}: not a package file or a git revision ({exc})") from None
     except ValueError:
         raise DiffError(f"{source_dir} is outside the git checkout") from None
+    odd = sorted(path for path, data in files.items() if data is None)
+    if odd:
+        raise DiffError(
+            f"{revision}: {odd[0]!r} is a symbolic link or submodule; only plain files can be notes"
+        )
     root = work / "sources"
-    for (_, path), data in zip(plain, blobs, strict=True):
+    for path, data in sorted(files.items()):
         inner = Path(path).relative_to(relative) if relative != "." else Path(path)
         if data is None or ".." in inner.parts:
             continue

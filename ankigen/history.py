@@ -1,18 +1,24 @@
-"""Git history, read: the versions of a file, when each landed, and a revision's files.
+"""Git history, read: the versions of files, when each landed, and a revision's files.
 
-Used to derive when a note last changed (``lock.py``) and to build a revision for
-``ankigen diff``. Only plain files are ever read from git: a symbolic link, submodule or
-other odd entry is reported, never followed. Every git failure is a :class:`GitError`
-with git's own message, never a traceback.
+Used to derive when a note last changed (``lock.py``) and to read a revision for
+``ankigen diff``. History is read in a few git calls per build, however many files are
+asked about: one log of the whole source folder, one status, and batched object reads.
+Only plain files are ever read: a symbolic link, submodule or other odd entry is treated
+as absent, never followed. Every git failure is a :class:`GitError` with git's own
+message, never a traceback.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+_PLAIN = ("100644", "100755")
+_ENV = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 
 
 class GitError(Exception):
@@ -26,12 +32,9 @@ class Version:
     commit: str
     """The commit id."""
     time: int
-    """The commit time (Unix seconds)."""
-    data: bytes | None
-    """The file's bytes, or None if the commit has no such plain file."""
-
-
-_ENV = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    """When the commit was made (Unix seconds)."""
+    blob: str | None
+    """The file's object id, or None if the commit removed it or left no plain file."""
 
 
 class Repository:
@@ -62,10 +65,15 @@ class Repository:
         """True in a shallow clone, whose history is cut off."""
         return self.git("rev-parse", "--is-shallow-repository").strip() == b"true"
 
-    def changed_in_work_tree(self, relative: str) -> bool:
-        """True if the file differs from HEAD (edited, added or untracked)."""
-        status = self.git("status", "--porcelain", "--untracked-files=all", "--", relative)
-        return bool(status.strip())
+    def changed_in_work_tree(self, *relative: str) -> frozenset[str]:
+        """The paths under these that differ from HEAD (edited, added or untracked)."""
+        out = self.git("status", "--porcelain", "-z", "--untracked-files=all", "--", *relative)
+        changed = set()
+        entries = out.split(b"\0")
+        for entry in entries:
+            if len(entry) > 3:
+                changed.add(entry[3:].decode("utf-8", "surrogateescape"))
+        return frozenset(changed)
 
     def last_change(self, *relative: str) -> int | None:
         """When the last commit on this branch's first-parent line that changed any of these
@@ -73,60 +81,81 @@ class Repository:
         out = self.git("log", "-1", "--first-parent", "--format=%ct", "HEAD", "--", *relative)
         return int(out) if out.strip() else None
 
-    def versions(self, relative: str) -> Iterator[Version]:
-        """The file as each commit that changed it left it, newest first, following the
-        first parent: on a main branch, when each change landed there."""
-        out = self.git("log", "--first-parent", "--format=%H %ct", "HEAD", "--", relative)
-        commits = [line.split() for line in out.decode().splitlines() if line.strip()]
-        for start in range(0, len(commits), 50):
-            batch = commits[start : start + 50]
-            blobs = self.read_files([(commit, relative) for commit, _ in batch])
-            for (commit, time), data in zip(batch, blobs, strict=True):
-                yield Version(commit, int(time), data)
+    def history(self, folder: str) -> dict[str, list[Version]]:
+        """Every file ever under ``folder``, with its versions newest first, along this
+        branch's first-parent line: on main, when each change landed there."""
+        out = self.git(
+            "log", "--first-parent", "--diff-merges=first-parent", "--raw", "-z",
+            "--no-abbrev", "--no-renames", "--format=%x01%H %ct", "HEAD", "--", folder,
+        )  # fmt: skip
+        versions: dict[str, list[Version]] = {}
+        for chunk in out.split(b"\x01")[1:]:
+            header, _, raw = chunk.partition(b"\0")
+            commit, time = header.decode().split()
+            fields = raw.lstrip(b"\n").split(b"\0")
+            for meta, path in zip(fields[0::2], fields[1::2], strict=False):
+                parts = meta.decode().split()
+                if len(parts) < 5:
+                    continue
+                mode, blob = parts[1], parts[3]
+                name = path.decode("utf-8", "surrogateescape")
+                plain = mode in _PLAIN and set(blob) != {"0"}
+                versions.setdefault(name, []).append(
+                    Version(commit, int(time), blob if plain else None)
+                )
+        return versions
 
-    def read_files(self, wanted: list[tuple[str, str]]) -> list[bytes | None]:
-        """The bytes of each ``(revision, path)``, None where it is no plain file."""
+    def read_blobs(self, blobs: Iterable[str]) -> dict[str, bytes]:
+        """The content of each object id (objects that are not blobs are left out)."""
+        wanted = sorted(set(blobs))
         if not wanted:
-            return []
-        query = "".join(f"{rev}:{path}\n" for rev, path in wanted).encode()
-        modes = self._modes(wanted)
-        out = self.git("cat-file", "--batch", stdin=query)
-        found: list[bytes | None] = []
+            return {}
+        out = self.git("cat-file", "--batch", stdin="".join(f"{b}\n" for b in wanted).encode())
+        found: dict[str, bytes] = {}
         at = 0
-        for rev, path in wanted:
+        for blob in wanted:
             end = out.index(b"\n", at)
             header = out[at:end].split()
             at = end + 1
             if len(header) < 3 or header[1] != b"blob":
-                found.append(None)
                 continue
             size = int(header[2])
-            data = out[at : at + size]
+            found[blob] = out[at : at + size]
             at += size + 1
-            found.append(data if modes.get((rev, path)) in ("100644", "100755") else None)
         return found
 
-    def _modes(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        modes: dict[tuple[str, str], str] = {}
-        for rev in {rev for rev, _ in wanted}:
-            paths = [path for r, path in wanted if r == rev]
-            for mode, path in self.tree(rev, *paths):
-                modes[(rev, path)] = mode
-        return modes
-
-    def tree(self, revision: str, *relative: str) -> list[tuple[str, str]]:
-        """(mode, path) of every entry under these paths at a revision."""
+    def tree(self, revision: str, *relative: str) -> list[tuple[str, str, str]]:
+        """(mode, object id, path) of every entry under these paths at a revision."""
         out = self.git("ls-tree", "-r", "-z", "--full-tree", revision, "--", *relative)
         entries = []
         for item in out.split(b"\0"):
             if not item:
                 continue
             meta, _, path = item.partition(b"\t")
-            entries.append((meta.split()[0].decode(), path.decode("utf-8", "surrogateescape")))
+            mode, _, blob = meta.decode().split()
+            entries.append((mode, blob, path.decode("utf-8", "surrogateescape")))
         return entries
+
+    def revision_files(self, revision: str, folder: str) -> dict[str, bytes | None]:
+        """The files under ``folder`` at a revision by path; None for any entry that is not
+        a plain file (a symbolic link, a submodule)."""
+        entries = self.tree(revision, folder)
+        blobs = self.read_blobs(blob for mode, blob, _ in entries if mode in _PLAIN)
+        return {path: blobs.get(blob) if mode in _PLAIN else None for mode, blob, path in entries}
+
+
+@functools.cache
+def _git_available() -> bool:
+    try:
+        subprocess.run(["git", "--version"], capture_output=True, check=True, env=_ENV)
+    except (OSError, subprocess.CalledProcessError):
+        return False
+    return True
 
 
 def _run(command: list[str], cwd: Path, stdin: bytes | None = None) -> bytes:
+    if not _git_available():
+        raise GitError("git is not installed")
     try:
         done = subprocess.run(
             command, cwd=cwd, input=stdin, capture_output=True, check=False, env=_ENV

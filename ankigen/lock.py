@@ -33,7 +33,8 @@ from types import MappingProxyType
 
 from ankigen.cards import KINDS
 from ankigen.diagnostics import Diagnostic, Location, warning
-from ankigen.history import GitError, Repository
+from ankigen.discover import MEDIA_DIR_NAME
+from ankigen.history import GitError, Repository, Version
 from ankigen.package import guid_for_key
 from ankigen.render import NoteType, RenderedNote
 from ankigen.validate import KEY
@@ -235,11 +236,15 @@ def _recover(path: Path, display: str, repository: Repository | None) -> Loaded:
     where = Location(display)
     if repository is not None:
         try:
-            for version in repository.versions(repository.relative(path)):
-                if version.data is None:
+            relative = repository.relative(path)
+            versions = repository.history(relative).get(relative, [])
+            blobs = repository.read_blobs(v.blob for v in versions if v.blob)
+            for version in versions:
+                data = blobs.get(version.blob or "")
+                if data is None:
                     continue
                 try:
-                    record, problems = parse_record(version.data.decode("utf-8"), display)
+                    record, problems = parse_record(data.decode("utf-8"), display)
                 except UnicodeDecodeError:
                     continue
                 if not problems and record.notes:
@@ -422,59 +427,66 @@ def history_times(
     repository: Repository | None,
     source_root: Path,
     hashes_at: Callable[[str, bytes], Mapping[str, str]],
-    media_dir: Path,
 ) -> TimeSource:
     """A :data:`TimeSource` reading git: a note's time is when the commit that gave it its
     current content landed on this branch (first parent), and not earlier than the last
-    change to an image it shows. Notes edited but not committed have no time here.
+    change to an image it shows. A note edited but not committed has no time here.
 
     ``hashes_at(relative, data)`` gives the content hash of each note in a version of a
     note file (``relative`` is its path inside the source folder).
     """
 
     def times(pending: Sequence[RenderedNote]) -> Mapping[str, int]:
-        if repository is None:
+        if repository is None or not pending:
             return {}
-        found: dict[str, int] = {}
-        by_file: dict[str, list[RenderedNote]] = {}
-        for note in pending:
-            by_file.setdefault(note.file, []).append(note)
         try:
-            for relative, notes in sorted(by_file.items()):
-                path = repository.relative(source_root / relative)
-                # A file edited but not committed: its changes have no time in history yet.
-                if repository.changed_in_work_tree(path):
-                    continue
-                wanted = {n.key: content_hash(n) for n in notes}
-                for version in repository.versions(path):
-                    if not wanted or version.data is None:
-                        break
-                    hashes = hashes_at(relative, version.data)
-                    for key in list(wanted):
-                        if hashes.get(key) == wanted[key]:
-                            found[key] = version.time  # this content, at least this old
-                        else:
-                            del wanted[key]
-                for note in notes:
-                    _image_times(repository, media_dir, note, found)
+            folder = repository.relative(source_root)
+            log = repository.history(folder)
+            changed = repository.changed_in_work_tree(folder)
         except (GitError, ValueError):
-            return found
+            return {}
+
+        def in_repository(relative: str) -> str:
+            return relative if folder == "." else f"{folder}/{relative}"
+
+        found: dict[str, int] = {}
+        # Per file: its versions, newest first (the first is HEAD's), how far the walk has
+        # got, and the notes whose content is still matched.
+        walks: dict[str, tuple[list[Version], dict[str, str]]] = {}
+        for note in pending:
+            versions = log.get(in_repository(note.file), [])
+            walk = walks.setdefault(note.file, (versions, {}))
+            walk[1][note.key] = content_hash(note)
+        depth = 0
+        while walks:
+            blobs = repository.read_blobs(
+                blob
+                for versions, _ in walks.values()
+                if depth < len(versions) and (blob := versions[depth].blob)
+            )
+            for relative in list(walks):
+                versions, wanted = walks[relative]
+                version = versions[depth] if depth < len(versions) else None
+                data = blobs.get(version.blob) if version and version.blob else None
+                hashes = hashes_at(relative, data) if data is not None else {}
+                for key in list(wanted):
+                    if version is not None and hashes.get(key) == wanted[key]:
+                        found[key] = version.time  # this content, at least this old
+                    else:
+                        del wanted[key]
+                if not wanted:
+                    del walks[relative]
+            depth += 1
+        for note in pending:
+            for shipped in note.media:
+                image = in_repository(f"{MEDIA_DIR_NAME}/{shipped.source}")
+                history = log.get(image, [])
+                if note.key not in found:
+                    break
+                if image in changed or not history:
+                    del found[note.key]  # an image not committed yet: no time in history
+                    break
+                found[note.key] = max(found[note.key], history[0].time)
         return found
 
     return times
-
-
-def _image_times(
-    repository: Repository, media_dir: Path, note: RenderedNote, found: dict[str, int]
-) -> None:
-    """Make a note's time no earlier than the last change to an image it shows."""
-    if note.key not in found:
-        return
-    for shipped in note.media:
-        path = repository.relative(media_dir / shipped.source)
-        if repository.changed_in_work_tree(path):
-            del found[note.key]
-            return
-        latest = repository.last_change(path)
-        if latest is not None and latest > found[note.key]:
-            found[note.key] = latest
