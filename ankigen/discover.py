@@ -155,7 +155,7 @@ def _walk(folder: Path, problems: list[Diagnostic]) -> Iterator[tuple[Path, str]
             elif entry.is_dir(follow_symlinks=False):
                 for inner, relative in _walk(path, problems):
                     yield inner, f"{entry.name}/{relative}"
-            elif entry.is_file(follow_symlinks=False):
+            else:  # a file, or something else (a pipe, a socket): read_regular says which
                 yield path, entry.name
         except OSError as exc:
             problems.append(_unreadable(Location(display_path(path)), exc))

@@ -453,13 +453,16 @@ def parse(text: str, path: str) -> tuple[SourceFile, list[Diagnostic]]:
     walker = _Walker(path, lines)
     env: dict[str, list[int]] = {}
     tokens = MARKDOWN.parse(text, env)
-    for line in env.get(_TOO_LONG, []):
-        where = Location(path, line, walker.indent_column(line))
+    if env.get(_TOO_LONG):
         message = (
             f"a paragraph is longer than {MAX_INLINE_CHARS:,} characters; "
             "split it into shorter paragraphs or fields"
         )
-        walker.error(where, "too-complex", message)
+        problems = [
+            Diagnostic(Location(path, line, walker.indent_column(line)), "too-complex", message)
+            for line in env[_TOO_LONG]
+        ]
+        return SourceFile(path), problems
     too_deep = next((t for t in tokens if t.level >= MAX_NESTING - 1 and t.map), None)
     if too_deep is not None:
         line = _line(too_deep)

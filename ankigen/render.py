@@ -34,7 +34,8 @@ from ankigen.cards import KINDS, CardModel, KindSpec, field_values
 from ankigen.diagnostics import Location
 from ankigen.media import Shipped
 from ankigen.parse import MARKDOWN, SourceField
-from ankigen.validate import Note
+from ankigen.tex import unsafe_command
+from ankigen.validate import SAFE_LINK, Note
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _BRACKETS = str.maketrans({"[": "&#91;", "]": "&#93;", "{": "&#123;", "}": "&#125;"})
@@ -108,13 +109,27 @@ class _CardRenderer(RendererHTML):
     def math_inline(
         self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
     ) -> str:
-        return rf"\({_latex(tokens[idx].content)}\)"
+        content = tokens[idx].content
+        if unsafe_command(content) is not None:  # refused by validate.py; text if it gets here
+            return f"<code>{inert(content)}</code>"
+        return rf"\({_latex(content)}\)"
 
     def math_inline_double(
         self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
     ) -> str:
+        content = tokens[idx].content
+        if unsafe_command(content) is not None:
+            return f"<code>{inert(content)}</code>"
         # A span styled as a block, so that display math inside a paragraph stays valid HTML.
-        return rf'<span class="math display">\[{_latex(tokens[idx].content)}\]</span>'
+        return rf'<span class="math display">\[{_latex(content)}\]</span>'
+
+    def link_open(
+        self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+    ) -> str:
+        href = str(tokens[idx].attrGet("href") or "")
+        if not SAFE_LINK.match(href):  # refused by validate.py; no address should it get here
+            return "<a>"
+        return self.renderToken(tokens, idx, options, env)
 
     def math_block(
         self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType

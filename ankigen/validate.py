@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -44,7 +45,7 @@ _DECK_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ,&()'._-]*$")
 RESERVED_TAG_PREFIXES = ("ankigen::", f"{KIND_TAG_PREFIX}::")
 #: Labels that set a note's metadata rather than a field.
 META_LABELS = ("Tags", "Deck", "Renamed from", "Retired")
-_SAFE_LINK = re.compile(r"^(?:https?://|mailto:)", re.IGNORECASE)
+SAFE_LINK = re.compile(r"^(?:https?://|mailto:)", re.IGNORECASE)
 _STRAY_DOLLAR = re.compile(r"\$(?![0-9])")
 #: Answers longer than this many list items are better split (one card, one recall).
 MAX_LIST_ITEMS = 5
@@ -158,7 +159,7 @@ def full_deck_name(value: str | None) -> str:
 
 
 def _split_tags(item: SourceField) -> list[Located]:
-    return [Located(t, item.location) for t in re.split(r"[,\s]+", item.text) if t]
+    return [Located(t, item.locate(t)) for t in re.split(r"[,\s]+", item.text) if t]
 
 
 def _walk(tokens: Sequence[Token]) -> Iterator[Token]:
@@ -194,11 +195,11 @@ class _NoteChecker:
                 )
             elif kind == "link_open":
                 href = str(token.attrGet("href") or "")
-                if not _SAFE_LINK.match(href):
+                if not SAFE_LINK.match(href):
                     self.error(
-                        item.locate(href[:20]),
+                        _locate_link(item, tokens, token, href),
                         "unsafe-link",
-                        f"link {href[:60]!r} is not allowed; links must be absolute "
+                        f"link to {href[:60]!r} is not allowed; links must be absolute "
                         "http:, https: or mailto: addresses",
                     )
             elif kind == "image":
@@ -228,7 +229,11 @@ class _NoteChecker:
         try:
             self.media[src] = self.media_library.resolve(src, self.file.relative)
         except MediaProblem as problem:
-            where = item.locate(src[:20]) if src else item.location
+            where = item.location
+            for needle in (src, urllib.parse.unquote(src), src.replace("%20", " ")):
+                if needle and (found := item.locate(needle[:20])) != item.location:
+                    where = found
+                    break
             if problem.where is not None:
                 where = Location(*problem.where)
             self.error(where, problem.code, problem.message)
@@ -257,16 +262,29 @@ class _NoteChecker:
             if token.type == "list_item_open" and token.level == opened.level + 1:
                 items += 1
         if items > MAX_LIST_ITEMS:
-            line = item.location.line
-            if opened.map is not None:  # relative to the item's own parse: inside it
-                line = opened.map[0] + 1
-            where = Location(item.location.path, line, item.location.column)
+            line = item.location.line if opened.map is None else opened.map[0] + 1
+            text = item.lines[line - item.location.line] if opened.map else ""
+            where = Location(item.location.path, line, len(text) - len(text.lstrip()) + 1)
             self.error(
                 where,
                 "long-list",
                 f"this answer lists {items} items; keep answers to {MAX_LIST_ITEMS} or fewer "
                 "(split it into two fields or notes: one card, one recall)",
             )
+
+
+def _locate_link(item: SourceField, tokens: Sequence[Token], opened: Token, href: str) -> Location:
+    """Where a link is written: its text, else its address."""
+    flat = list(_walk(tokens))
+    at = next(i for i, t in enumerate(flat) if t is opened)
+    words = []
+    for token in flat[at + 1 :]:
+        if token.type == "link_close":
+            break
+        words.append(token.content)
+    text = "".join(words)
+    where = item.locate(f"[{text}]") if text else item.location
+    return where if where != item.location else item.locate(href[:20])
 
 
 def _front_words(subject: str, prompt: str) -> str:
@@ -279,8 +297,8 @@ def _check_answer_on_front(
     subject = values[kind.subject.attr].text
     for spec in kind.card_fields:
         item = values.get(spec.attr)
-        if item is None:
-            continue
+        if item is None or any(t.type == "image" for t in _walk((*item.inline, *item.blocks))):
+            continue  # an image answers in its own way
         answer = " ".join(_WORD.findall(item.text.casefold()))
         versus = values.get(kind.field_by_label(spec.versus).attr) if spec.versus else None  # type: ignore[union-attr]
         front = _front_words(subject, f"{versus.text if versus else ''} {spec.prompt}")
@@ -406,8 +424,9 @@ def check_note(
                 "note's '**Tags:**'",
             )
         )
-    if deck is not None and (problem_text := deck_problem(deck.value)):
-        out.append(Diagnostic(deck.location, "bad-deck", problem_text))
+    for written in (source.deck, deck if deck is not source.deck else None):
+        if written is not None and (problem_text := deck_problem(written.value)):
+            out.append(Diagnostic(written.location, "bad-deck", problem_text))
 
     if len(out) > errors_before or any(
         spec.required and spec.attr not in values for spec in kind.fields

@@ -4,12 +4,13 @@ Usage: ``python benchmarks/run.py --notes 1000 10000 100000 [--repeat 3]``
 
 For each size it generates a synthetic corpus in the real note format (see corpus.py),
 then measures, taking the median of ``--repeat`` runs (the sizes take turns, run by
-run): a cold build (no cache, no lock), a warm rebuild after changing one file,
-``check``, and plain genanki writing the same finished notes (genanki.Note objects and
-Package.write_to_file). Time per stage comes from the build itself. Peak memory is the
-maximum resident set size of a cold build and of the genanki run, each in a fresh
-process. Growth from one size to the next is the median of the runs' ratios. Figures are
-printed, never asserted: the machine is noisy, so read the ratios.
+run): a cold build (no change record), a rebuild after changing one file (every build
+does the whole work: there is no cache), ``check``, the per-file work alone (``load``:
+discover, parse, validate, render), and plain genanki writing the same finished notes
+(genanki.Note objects and Package.write_to_file). Peak memory is the maximum resident set
+size of a cold build and of the genanki run, each in a fresh process. Growth from one
+size to the next is the median of the runs' ratios. Figures are printed, never asserted:
+the machine is noisy, so read the ratios.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import argparse
 import contextlib
 import gc
 import itertools
+import json
 import os
-import pickle
 import re
 import shutil
 import statistics
@@ -36,7 +37,8 @@ from corpus import write_corpus
 
 from ankigen.build import BuildOptions, BuildResult, build, check, load
 
-STAGES = ("discover", "parse", "validate", "lock", "render", "package", "write-lock")
+#: What the stage table shows: the per-file work, the whole check, the whole build.
+STAGES = ("load", "check", "build")
 
 
 def _median(values: list[float]) -> float:
@@ -48,17 +50,14 @@ Row = tuple[str, str, list[str], str, list[str]]
 
 def finished_notes(source: Path) -> list[Row]:
     """The corpus's notes as genanki needs them: (deck, kind, fields, key, tags)."""
-    return [
-        (n.deck, n.kind.name, list(n.field_values()), n.key, list(n.tags))
-        for n in load(source).notes
-    ]
+    return [(n.deck, n.kind.name, list(n.html()), n.key, list(n.tags)) for n in load(source).notes]
 
 
 def plain_genanki(rows: list[Row], out: Path) -> float:
     """Write finished notes with genanki alone; return the seconds it took."""
     import genanki
 
-    from ankigen.apkg import _model, deck_id, guid_for_key
+    from ankigen.package import _model, deck_id, guid_for_key
     from ankigen.render import render_note_types
 
     models = {name: _model(nt) for name, nt in render_note_types().items()}
@@ -124,10 +123,14 @@ class Size:
         shutil.rmtree(out, ignore_errors=True)
         shutil.copytree(self.pristine, source)
         options = BuildOptions(source_dir=source, build_dir=out, now=1_700_000_000 + run)
+        start = time.perf_counter()
+        load(source)
+        self.stages["cold"].setdefault("load", []).append(time.perf_counter() - start)
+        seconds, result = _timed(lambda: check(options))
+        self.stages["cold"].setdefault("check", []).append(seconds)
         seconds, result = _timed(lambda: build(options))
         self.cold.append(seconds)
-        for stage, value in result.timings:
-            self.stages["cold"].setdefault(stage, []).append(value)
+        self.stages["cold"].setdefault("build", []).append(seconds)
 
         changed = sorted(source.rglob("*.md"))[run % len(self.files)]
         text = changed.read_text(encoding="utf-8")
@@ -135,11 +138,14 @@ class Size:
         later = BuildOptions(source_dir=source, build_dir=out, now=1_700_100_000 + run)
         seconds, result = _timed(lambda: build(later))
         self.warm.append(seconds)
-        for stage, value in result.timings:
-            self.stages["warm"].setdefault(stage, []).append(value)
+        self.stages["warm"].setdefault("build", []).append(seconds)
 
         seconds, result = _timed(lambda: check(later))
         self.checks.append(seconds)
+        self.stages["warm"].setdefault("check", []).append(seconds)
+        start = time.perf_counter()
+        load(source)
+        self.stages["warm"].setdefault("load", []).append(time.perf_counter() - start)
         # genanki starts from a clean heap: nothing of ankigen's runs is left for its
         # garbage collector to walk (which would slow genanki and flatter the ratios).
         del result
@@ -153,14 +159,14 @@ class Size:
 
     def report(self) -> dict[str, float]:
         """Print the table of medians (measuring peak memory first); return the figures."""
-        rows_file = self.work / "rows.pickle"
-        rows_file.write_bytes(pickle.dumps(finished_notes(self.pristine)))
+        rows_file = self.work / "rows.json"
+        rows_file.write_text(json.dumps(finished_notes(self.pristine)))
         rss = _peak_rss_mib(["--child", "cold", str(self.pristine), str(self.work / "rss-out")])
         rss_genanki = _peak_rss_mib(
             ["--child", "genanki", str(rows_file), str(self.work / "rss-g")]
         )
         print(f"\n## {self.notes} notes in {len(self.files)} files")
-        print(f"{'stage':<12}{'cold s':>10}{'warm s':>10}")
+        print(f"{'stage':<12}{'cold s':>10}{'edit s':>10}")
         for stage in STAGES:
             c = _median(self.stages["cold"].get(stage, []))
             w = _median(self.stages["warm"].get(stage, []))
@@ -190,7 +196,7 @@ def _child(job: str, source: Path, out: Path) -> None:
         shutil.rmtree(work)
     else:
         out.mkdir(parents=True, exist_ok=True)
-        plain_genanki(pickle.loads(source.read_bytes()), out / "plain.apkg")
+        plain_genanki(json.loads(source.read_text()), out / "plain.apkg")
 
 
 def _real_deck_wall_time() -> float | None:

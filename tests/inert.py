@@ -69,8 +69,13 @@ class _Reader(HTMLParser):
             self.problems.append(f"MathJax delimiter in text {rest[:40]!r}")
 
 
+_STYLE = re.compile(r"<style>.*?</style>", re.DOTALL)
+
+
 def active_content(card_html: str) -> list[str]:
-    """Everything in card HTML that could act in Anki (empty if it is inert)."""
+    """Everything in card HTML that could act in Anki (empty if it is inert). The note
+    type's own ``<style>`` element, which Anki puts first, is not note text: left out."""
+    card_html = _STYLE.sub("", card_html)
     reader = _Reader()
     reader.feed(card_html)
     reader.close()

@@ -26,5 +26,5 @@ def test_benchmark_prints_summary_line(capsys: pytest.CaptureFixture[str]) -> No
     assert re.search(pattern, out, re.MULTILINE), out
     growth = r"^growth 30->60 \(2x the notes\): cold build [\d.]+x, genanki [\d.]+x"
     assert re.search(growth, out, re.MULTILINE), out
-    for stage in ("discover", "parse", "validate", "render", "package"):
+    for stage in ("load", "check", "build"):
         assert re.search(rf"^{stage}\s+[\d.]+\s+[\d.]+$", out, re.MULTILINE)

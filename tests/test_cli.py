@@ -52,8 +52,8 @@ def test_copied_file_is_refused_and_previous_deck_kept(valid_sources: Path, tmp_
         assert "metrics-copy.md" in line and "metrics.md:" in line
     assert err.rstrip().endswith("no deck written")
     assert deck.read_bytes() == before
-    # Nothing but the deck and the build cache; no temporary file left behind.
-    assert sorted(p.name for p in build_dir.iterdir()) == [".cache", deck.name]
+    # Nothing but the deck; no temporary file left behind.
+    assert sorted(p.name for p in build_dir.iterdir()) == [deck.name]
 
 
 def test_not_utf8_is_a_located_error(valid_sources: Path, tmp_path: Path) -> None:
@@ -114,37 +114,6 @@ def test_python_dash_m(valid_sources: Path, tmp_path: Path) -> None:
     )
     assert process.returncode == 0, process.stderr
     assert process.stdout.startswith("ok: 8 notes")
-
-
-class _FakeTerminal:
-    def __init__(self, tty: bool) -> None:
-        self.tty, self.text = tty, ""
-
-    def isatty(self) -> bool:
-        return self.tty
-
-    def write(self, text: str) -> None:
-        self.text += text
-
-    def flush(self) -> None:
-        pass
-
-
-@pytest.mark.parametrize("tty", [True, False])
-def test_progress_line_only_on_a_terminal(tty: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ankigen import cli
-
-    terminal = _FakeTerminal(tty)
-    monkeypatch.setattr(cli.sys, "stderr", terminal)
-    monkeypatch.setattr(cli._ProgressBar, "DELAY", 0.0)
-    bar = cli._ProgressBar()
-    bar("parse", 5, 10)
-    if tty:
-        assert terminal.text == "\r[" + "#" * 15 + "-" * 15 + "] parse 5/10"
-        bar.clear()
-        assert terminal.text.endswith("\r\033[K")  # erased before any diagnostic is printed
-    else:
-        assert terminal.text == ""
 
 
 def test_no_progress_bar_in_diagnostics(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from ankigen.build import BuildOptions, build, deck_path
 from ankigen.cli import main
-from ankigen.diff import Side, compare, read_package
+from ankigen.diff import COMMENT_LIMIT, Side, compare, read_package, split_report
 
 from .conftest import VALID
 
@@ -19,29 +19,33 @@ V1, V2 = 1_700_000_000, 1_700_000_500
 
 
 def _change_sources(src: Path) -> None:
-    """Edit one note, remove one, rename one, add one."""
+    """Edit one note, retire one, rename one, add one (with a formula and code)."""
     other = src / "topic" / "other.md"
     text = other.read_text(encoding="utf-8")
-    text = text.replace("Turns text into speech.", "Speaks text aloud.")
-    start, end = text.index("## concept/overfitting"), text.index("## qa/retired-exam")
-    text = text[:start] + text[end:]
+    text = text.replace("Turns text into speech.", "Speaks text aloud, e.g. `<!-- x -->`.")
+    text = text.replace(
+        "- **Term:** Overfitting\n", "- **Term:** Overfitting\n- **Retired:** merged elsewhere\n"
+    )
     text = text.replace(
         "## instance/p3\n", "## instance/p3-family\n\n- **Renamed from:** instance/p3"
     )
-    text += "\n## qa/new-fact\n\n- **Question:** A new question?\n- **Answer:** A new answer.\n"
-    other.write_text(text, encoding="utf-8")
+    text += (
+        "\n## qa/new-fact\n\n- **Question:** What is $\\frac{a}{b}$?\n"
+        "- **Answer:** A ratio; in code `a / b` and <b>never</b> HTML.\n"
+    )
+    other.write_text(text.replace("<b>never</b> HTML", "never HTML"), encoding="utf-8")
 
 
 def test_compare_packages(valid_sources: Path, tmp_path: Path) -> None:
     assert build(BuildOptions(source_dir=valid_sources, build_dir=tmp_path / "a", now=V1)).ok
     _change_sources(valid_sources)
     assert build(BuildOptions(source_dir=valid_sources, build_dir=tmp_path / "b", now=V2)).ok
-    old = Side("a", read_package(deck_path(tmp_path / "a")), {})
-    new = Side("b", read_package(deck_path(tmp_path / "b")), {})
+    old = Side("a", read_package(deck_path(tmp_path / "a")), keyed=False)
+    new = Side("b", read_package(deck_path(tmp_path / "b")), keyed=False)
     report = compare(old, new)
-    assert [n.subject for n in report.added] == ["A new question?"]
-    assert [after.subject for _, after in report.changed] == ["Amazon Polly"]
-    assert [n.subject for n in report.retired] == ["Overfitting"]
+    assert [n.key for n in report.added] == ["What is \\(\\frac{a}{b}\\)?"]
+    assert [after.key for _, after in report.changed] == ["Amazon Polly"]
+    assert [n.key for n in report.retired] == ["Overfitting"]
     assert report.removed == ()
     assert report.renamed == ()  # bare packages carry no keys
 
@@ -53,28 +57,67 @@ def _git(repo: Path, *args: str) -> None:
     )  # fmt: skip
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
-def test_diff_between_git_revisions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def two_revisions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     repo = tmp_path / "repo"
     shutil.copytree(VALID, repo / "cards_src")
     _git(repo, "init", "-q")
     _git(repo, "add", ".")
     _git(repo, "commit", "-qm", "v1")
     _change_sources(repo / "cards_src")
-    assert build(BuildOptions(source_dir=repo / "cards_src", build_dir=tmp_path / "b", now=V2)).ok
     _git(repo, "commit", "-qam", "v2")
-
     monkeypatch.chdir(repo)
+    return repo
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_diff_between_git_revisions_shows_markdown(two_revisions: Path) -> None:
     result = CliRunner().invoke(main, ["diff", "HEAD~1", "HEAD"])
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "1 added, 1 changed, 1 retired, 1 renamed, 0 removed" in out
-    assert "- before: Turns text into speech." in out and "- after: Speaks text aloud." in out
+    added = out.split("### Added")[1].split("### Changed")[0]
+    assert "#### `qa/new-fact` (qa)" in added
+    assert "deck `AWS Machine Learning::Other`" in added and "`kind::qa`" in added
+    assert "```text\nWhat is $\\frac{a}{b}$?\n```" in added  # the formula as written
+    changed = out.split("### Changed")[1]
+    assert "```text\nTurns text into speech.\n```" in changed
+    assert "```text\nSpeaks text aloud, e.g. `<!-- x -->`.\n```" in changed
     assert "`instance/p3` → `instance/p3-family`" in out
-    assert "**Overfitting**" in out.split("### Retired")[1]
+    assert "`concept/overfitting`" in out.split("### Retired")[1]
+    # Nothing from a note lands outside a fenced block or a code span.
+    outside = [line for line in out.split("\n") if "<!--" in line and not line.startswith("Speaks")]
+    assert outside == []
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_a_long_report_is_summarised_for_the_comment(two_revisions: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["diff", "HEAD~1", "HEAD", "--comment", str(tmp_path / "c.md"),
+         "--full-report", str(tmp_path / "full.md")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    full = (tmp_path / "full.md").read_text(encoding="utf-8")
+    assert (tmp_path / "c.md").read_text(encoding="utf-8") == full  # short: the whole report
+    long = full + "".join(f"\n```text\nline {n}\n```\n" for n in range(COMMENT_LIMIT // 10))
+    summary = split_report(long, tmp_path / "full.md")
+    assert len(summary) < COMMENT_LIMIT
+    assert "artefact `deck-diff`" in summary and "`full.md`" in summary
+    assert summary.count("```") % 2 == 0  # every fenced block is closed
 
 
 def test_diff_reports_an_unknown_side(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["diff", str(tmp_path / "nope.apkg"), "also-nope"])
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ") and "Traceback" not in result.output
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_diff_refuses_a_revision_holding_a_symlink(two_revisions: Path) -> None:
+    (two_revisions / "cards_src" / "link.md").symlink_to("/etc/passwd")
+    _git(two_revisions, "add", ".")
+    _git(two_revisions, "commit", "-qm", "v3")
+    result = CliRunner().invoke(main, ["diff", "HEAD~1", "HEAD"])
+    assert result.exit_code == 1
+    assert "symbolic link" in result.stderr and "Traceback" not in result.output

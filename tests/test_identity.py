@@ -6,10 +6,10 @@ from pathlib import Path
 
 from anki.collection import Collection
 
-from ankigen.package import deck_id, guid_for_key
 from ankigen.build import BuildOptions, build, deck_path
 from ankigen.cards import KINDS
 from ankigen.config import ROOT_DECK
+from ankigen.package import deck_id, guid_for_key
 
 from .conftest import import_package
 

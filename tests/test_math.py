@@ -18,7 +18,8 @@ L, R = "&#123;", "&#125;"
         (r"$a<b$ and $c>d$", r"\(a&lt;b\) and \(c&gt;d\)"),
         (r"$a \& b$, $x_i * y_i * z$", r"\(a \&amp; b\), \(x_i * y_i * z\)"),
         (r"$$\begin{pmatrix}1&2\\3&4\end{pmatrix}$$",
-         rf'<span class="math display">\[\begin{L}pmatrix{R}1&amp;2\\3&amp;4\end{L}pmatrix{R}\]</span>'),
+         rf'<span class="math display">\[\begin{L}pmatrix{R}1&amp;2\\3&amp;4'
+         rf'\end{L}pmatrix{R}\]</span>'),
         (r"$\{x\}$", rf"\(\{L}x\{R}\)"),
         (r"costs \$5", "costs $5"),
         ("costs $5 and $10", "costs $5 and $10"),

@@ -1,8 +1,8 @@
-"""Living with the deck: re-imports keep progress and edits; retired and renamed notes; the lock."""
+"""Living with the deck: re-imports keep progress and edits; retired and renamed notes;
+the change record."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import zipfile
 from pathlib import Path
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from anki.collection import Collection
 
-from ankigen.package import guid_for_key
-from ankigen.build import BuildOptions, BuildResult, build, check, deck_path
+from ankigen.build import BuildOptions, BuildResult, build, check, deck_path, record
 from ankigen.config import RETIRED_TAG
+from ankigen.package import guid_for_key
 
 from .conftest import import_package
 
@@ -21,8 +21,14 @@ V1, V2 = 1_700_000_000, 1_700_000_500
 
 def _build(src: Path, out: Path, now: int, **kwargs: object) -> BuildResult:
     result = build(BuildOptions(source_dir=src, build_dir=out, now=now, **kwargs))  # type: ignore[arg-type]
-    assert result.ok, [d.format() for d in result.diagnostics] + list(result.errors)
+    assert result.ok, [d.format() for d in result.diagnostics]
     return result
+
+
+def _record(src: Path, now: int) -> None:
+    """What CI does on main after a merge: write the change record."""
+    done = record(BuildOptions(source_dir=src, build_dir=src.parent / "record-build", now=now))
+    assert done.result.ok and done.written, [d.format() for d in done.result.diagnostics]
 
 
 def _edit(path: Path, old: str, new: str) -> None:
@@ -124,7 +130,7 @@ def test_build_after_edit_differs_only_in_edited_note(valid_sources: Path, tmp_p
     assert after[guid_for_key("service/amazon-polly")][2] == V2  # mod: when it changed
 
 
-def test_removed_note_ships_retired_with_history(
+def test_retired_note_ships_tagged_with_its_history(
     valid_sources: Path, tmp_path: Path, collection: Collection
 ) -> None:
     _build(valid_sources, tmp_path / "v1", V1)
@@ -134,13 +140,14 @@ def test_removed_note_ships_retired_with_history(
     card_ids = [c.id for c in collection.get_note(note_id).cards()]
     reviews = collection.db.scalar(f"select count() from revlog where cid in {tuple(card_ids)}")
 
-    other = valid_sources / "topic" / "other.md"
-    text = other.read_text(encoding="utf-8")
-    start, end = text.index("## concept/overfitting"), text.index("## qa/retired-exam")
-    other.write_text(text[:start] + text[end:], encoding="utf-8")
+    _edit(
+        valid_sources / "topic" / "other.md",
+        "- **Term:** Overfitting\n",
+        "- **Term:** Overfitting\n- **Retired:** merged into the bias-variance notes\n",
+    )
     result = _build(valid_sources, tmp_path / "v2", V2)
-    assert result.lock is not None and result.lock.retired == ("concept/overfitting",)
-    assert "concept/overfitting" not in {n.key for n in result.corpus.notes}
+    (retired,) = [n for n in result.corpus.notes if n.key == "concept/overfitting"]
+    assert RETIRED_TAG in retired.tags
 
     import_package(collection, deck_path(tmp_path / "v2"))
     note = collection.get_note(note_id)
@@ -153,9 +160,31 @@ def test_removed_note_ships_retired_with_history(
         == reviews
     )
 
-    # It stays retired in later builds, unchanged.
-    again = _build(valid_sources, tmp_path / "v3", V2 + 100)
-    assert again.lock is not None and not again.lock.stale
+
+def test_deleting_a_recorded_note_is_refused_where_the_record_names_it(
+    valid_sources: Path, tmp_path: Path
+) -> None:
+    other = valid_sources / "topic" / "other.md"
+    text = other.read_text(encoding="utf-8")
+    start, end = text.index("## concept/overfitting"), text.index("## qa/retired-exam")
+    other.write_text(text[:start] + text[end:], encoding="utf-8")
+    result = build(BuildOptions(source_dir=valid_sources, build_dir=tmp_path, now=V2))
+    (problem,) = result.diagnostics
+    line = (
+        (valid_sources / "ankigen.lock")
+        .read_text()
+        .split("\n")
+        .index(
+            next(
+                row
+                for row in (valid_sources / "ankigen.lock").read_text().split("\n")
+                if row.startswith("note concept/overfitting ")
+            )
+        )
+    )
+    assert (problem.code, problem.location.line) == ("removed-note", line + 1)
+    assert "Retired:" in problem.message
+    assert not deck_path(tmp_path).exists()
 
 
 def test_renamed_key_keeps_guid_and_history(
@@ -172,10 +201,14 @@ def test_renamed_key_keeps_guid_and_history(
         "## service/polly\n\n- **Renamed from:** service/amazon-polly",
     )
     result = _build(valid_sources, tmp_path / "v2", V2)
-    assert result.lock is not None
-    assert result.lock.renamed == (("service/amazon-polly", "service/polly"),)
-    assert result.lock.lock.notes["service/polly"].guid == guid_for_key("service/amazon-polly")
-    assert "service/amazon-polly" not in result.lock.lock.notes
+    assert result.settlement is not None
+    assert result.settlement.guids["service/polly"] == guid_for_key("service/amazon-polly")
+    # A pure rename is no change of content: the note keeps its time, and learners' copy.
+    assert (
+        result.settlement.changed("service/polly")
+        == result.settlement.record.notes["service/polly"].changed
+    )
+    assert "service/polly" not in result.settlement.derived
 
     response = import_package(collection, deck_path(tmp_path / "v2"))
     assert len(response.log.new) == 0  # type: ignore[attr-defined]
@@ -184,68 +217,117 @@ def test_renamed_key_keeps_guid_and_history(
     ) == [note_id]
     assert collection.db.scalar("select count() from revlog") == reviewed
 
-    # Once the lock knows the rename, the declaration may stay or go: the GUID is kept.
+    # Once the record knows the rename, the declaration may stay or go: the GUID is kept.
+    _record(valid_sources, V2)
+    assert "service/amazon-polly" not in (valid_sources / "ankigen.lock").read_text()
     _edit(valid_sources / "topic" / "other.md", "\n- **Renamed from:** service/amazon-polly", "")
     third = _build(valid_sources, tmp_path / "v3", V2 + 100)
-    assert third.lock is not None and not third.lock.stale
+    assert third.settlement is not None
+    assert third.settlement.guids["service/polly"] == guid_for_key("service/amazon-polly")
 
 
 def test_rename_from_a_live_key_is_refused(valid_sources: Path, tmp_path: Path) -> None:
     _edit(
         valid_sources / "topic" / "other.md",
         "- **Term:** Overfitting",
-        "- **Term:** Overfitting\n- **Renamed from:** instance/p3",
+        "- **Term:** Overfitting\n- **Renamed from:** concept/underfitting",
+    )
+    _edit(valid_sources / "topic" / "other.md", "## concept/overfitting", "## concept/overfit")
+    (valid_sources / "extra.md").write_text(
+        "---\ntags: [exam::MLA-C01::D2-Model-Development::2.3]\n---\n\n"
+        "## concept/underfitting\n\n- **Term:** Underfitting\n- **Explanation:** Too simple.\n"
     )
     result = build(BuildOptions(source_dir=valid_sources, build_dir=tmp_path, now=V2))
-    assert [d.code for d in result.diagnostics] == ["bad-rename"]
+    assert "bad-rename" in [d.code for d in result.diagnostics]
     assert not deck_path(tmp_path).exists()
 
 
-def test_check_fails_when_lock_is_stale(valid_sources: Path) -> None:
-    assert check(BuildOptions(source_dir=valid_sources, now=V2)).ok
-    _edit(valid_sources / "metrics.md", "The share of actual positives found.", "Positives found.")
+def test_rename_across_kinds_is_refused_with_what_to_do(valid_sources: Path) -> None:
+    _edit(
+        valid_sources / "topic" / "other.md",
+        "## qa/retired-exam\n",
+        "## concept/retired-exam\n\n- **Renamed from:** qa/retired-exam",
+    )
+    _edit(valid_sources / "topic" / "other.md", "- **Question:**", "- **Term:**")
+    _edit(valid_sources / "topic" / "other.md", "- **Answer:**", "- **Explanation:**")
     result = check(BuildOptions(source_dir=valid_sources, now=V2))
-    assert [(d.code, d.location.line, d.location.column) for d in result.diagnostics] == [
-        ("stale-lock", 20, 4)
-    ]
-    assert "changed since the lock" in result.diagnostics[0].message
-    (valid_sources / "ankigen.lock").unlink()
-    missing = check(BuildOptions(source_dir=valid_sources, now=V2))
-    assert [d.code for d in missing.diagnostics] == ["stale-lock"]
+    codes = [(d.code, d.location.path.endswith("other.md")) for d in result.diagnostics]
+    assert ("bad-rename", True) in codes
+    message = next(d.message for d in result.diagnostics if d.code == "bad-rename")
+    assert "Retired:" in message and "cannot be renamed" in message
 
 
-def _edit_lock(src: Path, kind: str, **changes: object) -> None:
+def test_edited_notes_pass_check_and_record_says_what_changed(valid_sources: Path) -> None:
+    """A pull request never touches the record: check passes; CI's record run catches up."""
+    options = BuildOptions(source_dir=valid_sources, build_dir=valid_sources.parent / "b", now=V2)
+    assert check(options).ok
+    assert not record(options, write=False).changed
+    _edit(valid_sources / "metrics.md", "The share of actual positives found.", "Positives found.")
+    result = check(options)
+    assert result.ok
+    assert result.settlement is not None and result.settlement.derived == ("metric/recall",)
+    assert record(options, write=False).changed
+    _record(valid_sources, V2)
+    assert not record(options, write=False).changed
+
+
+def _edit_type(src: Path, kind: str, column: int, value: str) -> None:
     path = src / "ankigen.lock"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data["note_types"][kind].update(changes)
-    path.write_text(json.dumps(data), encoding="utf-8")
+    lines = path.read_text(encoding="utf-8").split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith(f"type {kind} "):
+            words = line.split(" ", 5)
+            words[column] = value
+            lines[i] = " ".join(words)
+    path.write_text("\n".join(lines), encoding="utf-8")
 
 
 @pytest.mark.parametrize(
-    "changes",
-    [{"model_id": 1_234_567}, {"fields": ["Name", "Formula", "Measures", "Range", "When"]}],
+    ("column", "value"),
+    [(2, "1234567"), (5, "Name|Formula|Measures|Range|When")],
     ids=["model-id", "field-renamed"],
 )
 def test_breaking_note_type_change_is_refused(
-    valid_sources: Path, tmp_path: Path, changes: dict[str, object]
+    valid_sources: Path, tmp_path: Path, column: int, value: str
 ) -> None:
-    deck = deck_path(tmp_path)
-    _edit_lock(valid_sources, "metric", **changes)
+    _edit_type(valid_sources, "metric", column, value)
     result = build(BuildOptions(source_dir=valid_sources, build_dir=tmp_path, now=V2))
     assert [d.code for d in result.diagnostics] == ["note-type-changed"]
-    assert not deck.exists()
+    assert not deck_path(tmp_path).exists()
 
 
-def test_appended_field_is_allowed_and_explained(valid_sources: Path, tmp_path: Path) -> None:
-    _edit_lock(valid_sources, "metric", fields=["Name", "Formula", "Measures", "Range"])
+def test_appended_field_is_allowed(valid_sources: Path, tmp_path: Path) -> None:
+    _edit_type(valid_sources, "metric", 5, "Name|Formula|Measures|Range")
     result = _build(valid_sources, tmp_path, V2)
-    assert result.lock is not None
-    assert any("Merge note types" in change for change in result.lock.note_type_changes)
+    assert result.settlement is not None
+    assert result.settlement.type_times["metric"] == V2  # a newer note type: Anki updates it
 
 
-def test_corrupt_lock_is_a_located_error(valid_sources: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "damage",
+    ["{oops", "note metric/f1-score yesterday 0123", "note Bad Key 2026-01-01T00:00:00Z x",
+     "type metric", "\x00\x01", "[" * 100_000, "note " + "a/" * 5000],
+    ids=["json", "bad-time", "bad-key", "short-type", "binary", "deep", "long"],
+)  # fmt: skip
+def test_damaged_record_is_a_located_error(
+    valid_sources: Path, tmp_path: Path, damage: str
+) -> None:
     lock = valid_sources / "ankigen.lock"
-    lock.write_text('{\n"version": 1,\n"notes": {oops}\n}\n', encoding="utf-8")
+    text = lock.read_text(encoding="utf-8")
+    lock.write_text(text + damage + "\n", encoding="utf-8")
     result = build(BuildOptions(source_dir=valid_sources, build_dir=tmp_path, now=V2))
-    assert [(d.code, d.location.line) for d in result.diagnostics] == [("bad-lock", 3)]
-    assert lock.read_text(encoding="utf-8").startswith('{\n"version": 1')
+    last = len(text.split("\n"))
+    assert [(d.code, d.location.line) for d in result.diagnostics] == [("bad-lock", last)]
+    assert lock.read_text(encoding="utf-8") == text + damage + "\n"
+    assert not deck_path(tmp_path).exists()
+
+
+def test_record_lines_merged_twice_count_once_at_the_latest_time(valid_sources: Path) -> None:
+    lock = valid_sources / "ankigen.lock"
+    lines = lock.read_text(encoding="utf-8").split("\n")
+    row = next(line for line in lines if line.startswith("note metric/recall "))
+    later = row.replace(row.split()[2], "2024-01-01T00:00:00Z")
+    lock.write_text("\n".join([*lines, later, row]), encoding="utf-8")
+    result = check(BuildOptions(source_dir=valid_sources, now=V2))
+    assert result.ok and result.settlement is not None
+    assert result.settlement.changed("metric/recall") == 1_704_067_200
