@@ -9,11 +9,10 @@ are put in place together, at the end. A build writes only into the build folder
 
 from __future__ import annotations
 
-import functools
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -137,22 +136,14 @@ def process_file(file: NoteFile, media: MediaLibrary) -> FileResult:
     )
 
 
-#: Maps the per-file work over the files, in order (``map``, or an executor's ``map``).
-Mapper = Callable[[Callable[[NoteFile], FileResult], Sequence[NoteFile]], Iterable[FileResult]]
-
-
-def load(source_dir: Path, map_files: Mapper = map) -> Corpus:
-    """Discover, parse, validate and render the sources; never raises for content problems.
-
-    ``map_files`` runs the per-file work (:func:`process_file`); the CLI passes a process
-    pool's ``map`` for large decks.
-    """
+def load(source_dir: Path) -> Corpus:
+    """Discover, parse, validate and render the sources; never raises for content problems."""
     sources = discover(source_dir)
     diagnostics = list(sources.diagnostics)
     notes: list[RenderedNote] = []
     entries: list[CorpusEntry] = []
-    work = functools.partial(process_file, media=MediaLibrary(sources.media))
-    for result in map_files(work, sources.notes):
+    media = MediaLibrary(sources.media)
+    for result in (process_file(file, media) for file in sources.notes):
         notes.extend(result.notes)
         entries.extend(result.entries)
         diagnostics.extend(result.diagnostics)
@@ -212,9 +203,9 @@ def settle_corpus(corpus: Corpus, options: BuildOptions) -> tuple[Settlement, li
     return settlement, list(settlement.diagnostics)
 
 
-def check(options: BuildOptions, map_files: Mapper = map) -> BuildResult:
+def check(options: BuildOptions) -> BuildResult:
     """Check the sources and the change record; write nothing."""
-    corpus = load(options.source_dir, map_files)
+    corpus = load(options.source_dir)
     if not corpus.ok:
         return BuildResult(corpus)
     settlement, problems = settle_corpus(corpus, options)
@@ -247,13 +238,13 @@ def _packaged(
     ]
 
 
-def build(options: BuildOptions, map_files: Mapper = map) -> BuildResult:
+def build(options: BuildOptions) -> BuildResult:
     """Check the sources and, if they are clean, write the requested packages.
 
     The packages are written aside and put in place together at the end: a failure leaves
     every previous package as it was and no temporary file behind.
     """
-    checked = check(options, map_files)
+    checked = check(options)
     if not checked.ok or checked.settlement is None:
         return checked
     settlement = checked.settlement

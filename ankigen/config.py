@@ -8,6 +8,7 @@ reports against its weights.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -293,6 +294,7 @@ EXAMS: MappingProxyType[str, Exam] = MappingProxyType(
 )
 
 
+@functools.cache
 def successor_tag(tag: str) -> str | None:
     """The successor exam's tag for an exam tag (same domain and task numbers), or None."""
     parts = tag.split("::")

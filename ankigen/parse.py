@@ -63,11 +63,8 @@ class SourceField:
     """The block tokens after the first paragraph (more paragraphs, lists, code, math)."""
     lines: tuple[str, ...]
     """The item's lines as written, for locating what is inside it."""
-
-    @property
-    def text(self) -> str:
-        """The value as plain text (code and math as written), whitespace collapsed."""
-        return " ".join(plain_text((*self.inline, *self.blocks)).split())
+    text: str
+    """The value as plain text (code and math as written), whitespace collapsed."""
 
     def locate(self, needle: str) -> Location:
         """Where ``needle`` first occurs in the item, or the bullet if it cannot be found."""
@@ -126,13 +123,17 @@ def _math_inline_without_code(
     return wrapped
 
 
-def build_markdown() -> MarkdownIt:
+def build_markdown(plain_text_shortcut: bool = True) -> MarkdownIt:
     """The one markdown-it configuration, with every choice spelled out.
 
     CommonMark plus GFM tables and strikethrough, YAML-style front matter, and ``$``/``$$``
     math. Raw HTML is *parsed* (never rendered) so that it can be reported where it was
     written, and every link is accepted by the parser so that unsafe ones are reported
     rather than left as silent literal text. No typographer, no linkify.
+
+    ``plain_text_shortcut`` gives inline runs of plain text (see :func:`_plain_children`)
+    their tokens directly instead of through markdown-it's inline rules; without it
+    (``False``) markdown-it parses every run, which is what the shortcut is tested against.
     """
     md = MarkdownIt(
         "commonmark",
@@ -154,7 +155,53 @@ def build_markdown() -> MarkdownIt:
     md.disable("text_join")
     md.validateLink = lambda url: True  # type: ignore[method-assign]
     md.core.ruler.before("inline", "bound_inline", _bound_inline)
+    if plain_text_shortcut:
+        md.core.ruler.at("inline", _inline_with_shortcut)
     return md
+
+
+#: An inline run that is a field's bold label and plain words, or plain words alone: no
+#: character that can start inline markup (escapes, code, emphasis, links and images, HTML
+#: and autolinks, entities, math, strikethrough) and no line break. About three runs in
+#: four in a deck; ``tests/test_parse.py`` checks the tokens are markdown-it's own.
+_PLAIN_RUN = re.compile(
+    r"^(?:\*\*(?P<label>[A-Za-z][A-Za-z0-9 ()/,.'-]*:)\*\*(?P<rest> [^\\`*_\[\]!<>&$~\n]*)?"
+    r"|(?P<plain>[^\\`*_\[\]!<>&$~\n]*))$"
+)
+
+
+def _plain_children(content: str) -> list[Token] | None:
+    """The inline tokens markdown-it makes of a plain run, or None for any other run."""
+    match = _PLAIN_RUN.match(content)
+    if match is None or "  " in content:
+        return None
+    plain = match.group("plain")
+    if plain is not None:
+        return [Token("text", "", 0, content=plain)] if plain else []
+    rest = match.group("rest") or ""
+    if rest.endswith(" "):
+        return None
+    return [
+        Token("text", "", 0, content=""),
+        Token("strong_open", "strong", 1, markup="**"),
+        Token("text", "", 0, level=1, content=match.group("label")),
+        Token("strong_close", "strong", -1, markup="**"),
+        Token("text", "", 0, content=rest),
+    ]
+
+
+def _inline_with_shortcut(state: StateCore) -> None:
+    """markdown-it's core ``inline`` rule, with plain runs given their tokens directly."""
+    for token in state.tokens:
+        if token.type != "inline":
+            continue
+        if token.children is None:
+            token.children = []
+        children = _plain_children(token.content)
+        if children is None:
+            state.md.inline.parse(token.content, state.md, state.env, token.children)
+        else:
+            token.children.extend(children)
 
 
 _TOO_LONG = "ankigen_too_long"
@@ -312,6 +359,7 @@ class _Walker:
                 inline=tuple(rest),
                 blocks=tuple(body[3:]),
                 lines=tuple(lines),
+                text=" ".join(plain_text((*rest, *body[3:])).split()),
             )
         )
 
@@ -406,7 +454,7 @@ def _split_label(children: Sequence[Token]) -> tuple[str, list[Token]] | None:
     if label.endswith(":"):
         label = label[:-1].strip()
     elif rest and rest[0].type == "text" and rest[0].content.startswith(":"):
-        rest = [Token("text", "", 0, content=rest[0].content[1:]), *rest[1:]]
+        rest[0].content = rest[0].content[1:]  # the tokens are this parse's own
     else:
         return None
     while rest and (
@@ -414,7 +462,7 @@ def _split_label(children: Sequence[Token]) -> tuple[str, list[Token]] | None:
     ):
         rest = rest[1:]
     if rest and rest[0].type == "text":
-        rest = [Token("text", "", 0, content=rest[0].content.lstrip()), *rest[1:]]
+        rest[0].content = rest[0].content.lstrip()
     return (label, rest) if label else None
 
 

@@ -13,6 +13,7 @@ write while any error exists, so nothing is dropped silently.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import re
 import urllib.parse
@@ -98,8 +99,11 @@ def _normalise(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
+@functools.cache
 def tag_problem(value: str) -> tuple[str, str] | None:
-    """(code, message) of what is wrong with a tag written in a note, if anything."""
+    """(code, message) of what is wrong with a tag written in a note, if anything.
+
+    Memoised: a deck writes the same few dozen tags on every note."""
     if not TAG.match(value):
         return (
             "bad-tag",
@@ -139,6 +143,7 @@ def tag_problem(value: str) -> tuple[str, str] | None:
     return None
 
 
+@functools.cache
 def deck_problem(value: str) -> str | None:
     """What is wrong with a ``deck:`` value, if anything."""
     parts = [p.strip() for p in value.split("::")]
