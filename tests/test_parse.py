@@ -24,8 +24,9 @@ LONG = settings(max_examples=10_000, deadline=None, suppress_health_check=list(H
 SHORT = settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
 
 _WORDS = ["word", "Label", "a", "x-y", "(b)", "c/d", "e.", "f,", "g:", "'h'", "42", "é", "😀"]
-_MARKUP = ["*", "**", "_", "`", "\\", "[", "]", "!", "<", ">", "&", "&amp;", "&#106;", "$", "~",
-           "~~", "\t", "  ", "\n", "\n  ", "|", "{", "}", "#", ":", "-", "http://x.example"]  # fmt: skip
+_MARKUP = ["*", "**", "_", "`", "\\", "[", "]", "!", "<", ">", "&", "&amp;", "&#106;", "$",
+           "~", "~~", "\t", "  ", "\n", "\n  ", "|", "{", "}", "#", ":", "-",
+           "http://x.example"]  # fmt: skip
 _LINES = [
     "## qa/x", "##\tqa/tab", "##", "## ", "# Title", "---", "...", "+++", "- **Name:** ",
     "- **Answer:**", "  [docs]: https://docs.aws.amazon.com/", "  [bad]: javascript:alert(1)",
