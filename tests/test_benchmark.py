@@ -28,3 +28,18 @@ def test_benchmark_prints_summary_line(capsys: pytest.CaptureFixture[str]) -> No
     assert re.search(growth, out, re.MULTILINE), out
     for stage in ("load", "check", "build"):
         assert re.search(rf"^{stage}\s+[\d.]+\s+[\d.]+$", out, re.MULTILINE)
+
+
+def test_limits_script_checks_every_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import limits  # type: ignore[import-not-found]
+
+        assert limits.main(["--bytes", "6000"]) == 0
+        shapes = limits.inputs(6000)
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    out = capsys.readouterr().out
+    assert len(shapes) >= 12
+    for name in shapes:
+        assert re.search(rf"^{re.escape(name)}\s+[\d.]+ s  peak\s+\d+ MiB", out, re.MULTILINE)
