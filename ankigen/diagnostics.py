@@ -50,6 +50,7 @@ CODES: MappingProxyType[str, str] = MappingProxyType(
         "symlink": "a symbolic link inside the source folder (only real files are read)",
         "file-too-large": "a note or media file larger than the limit",
         "not-utf8": "the file is not valid UTF-8",
+        "control-character": "a control character in a note file (Anki uses some as separators)",
         # the shape of a note file
         "front-matter": "the front matter is malformed, has an unknown key or repeats one",
         "no-notes": "a note file with no notes in it",

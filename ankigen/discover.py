@@ -43,26 +43,30 @@ class NoteFile:
 
 @dataclass(frozen=True, slots=True)
 class MediaFile:
-    """One file of the media folder, read."""
+    """One file of the media folder: read only when a note shows it."""
 
     relative: str
     """Its path inside the media folder, ``/``-separated."""
     display: str
     """The file as shown in diagnostics."""
-    data: bytes
-    """Its content."""
+    path: Path
+    """Where it is."""
+
+    def read(self) -> tuple[bytes | None, Diagnostic | None]:
+        """Its bytes (a regular file, not followed through a link, within the size limit)."""
+        return read_regular(self.path, MAX_MEDIA_BYTES, self.display)
 
 
 @dataclass(frozen=True, slots=True)
 class Sources:
-    """Everything the build may read, read once."""
+    """Everything the build may read: note files read, media files found."""
 
     root: Path
     """The source folder, resolved."""
     notes: tuple[NoteFile, ...]
     """Note files, sorted by path."""
     media: MappingProxyType[str, MediaFile] = field(default_factory=lambda: MappingProxyType({}))
-    """Media files by their path inside the media folder."""
+    """Media files by their path inside the media folder (read when a note shows one)."""
     diagnostics: tuple[Diagnostic, ...] = ()
     """What could not be read."""
 
@@ -183,10 +187,9 @@ def discover(source_dir: Path) -> Sources:
         display = display_path(base / relative)
         problem: Diagnostic | None
         if relative.startswith(f"{MEDIA_DIR_NAME}/"):
-            data, problem = read_regular(path, MAX_MEDIA_BYTES, display)
-            if data is not None:
-                inner = relative.removeprefix(f"{MEDIA_DIR_NAME}/")
-                media[inner] = MediaFile(inner, display, data)
+            inner = relative.removeprefix(f"{MEDIA_DIR_NAME}/")
+            media[inner] = MediaFile(inner, display, path)
+            problem = None
         elif relative.endswith(".md") and path.name not in NON_NOTE_FILES:
             data, problem = read_regular(path, MAX_NOTE_BYTES, display)
             text = None

@@ -121,11 +121,15 @@ class MediaLibrary:
             return MediaProblem(
                 "missing-media", f"no file {inner!r} in cards_src/{MEDIA_DIR_NAME}/"
             )
+        data, problem = found.read()
+        if data is None:
+            assert problem is not None
+            where = (problem.location.path, problem.location.line, problem.location.column)
+            return MediaProblem(problem.code, problem.message, where)
         try:
             if suffix == ".svg":
-                data = sanitise_svg(found.data, found.display)
+                data = sanitise_svg(data, found.display)
             else:
-                data = found.data
                 signatures = _SIGNATURES[suffix]
                 if not data.startswith(signatures) or (suffix == ".webp" and data[8:12] != b"WEBP"):
                     kind = suffix[1:].upper()
@@ -146,13 +150,33 @@ _XML_NS = "http://www.w3.org/XML/1998/namespace"
 MAX_SVG_ELEMENTS = 10_000
 MAX_SVG_DEPTH = 40
 
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_LENGTH = re.compile(rf"^\s*{_NUMBER}\s*(?:px|pt|em|ex|%|mm|cm|in)?\s*$")
-_NUMBERS = re.compile(rf"^\s*(?:{_NUMBER}\s*(?:px|%)?[\s,]*)*$")
+# Values are checked by splitting and matching each piece whole: no pattern here can
+# backtrack more than linearly, whatever a value holds.
+_NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+_LENGTH_TOKEN = re.compile(rf"{_NUMBER}(?:px|pt|em|ex|%|mm|cm|in)?")
+_SEPARATORS = re.compile(r"[\s,]+")
 _PATH = re.compile(r"^[MmZzLlHhVvCcSsQqTtAa0-9eE.,+\-\s]*$")
-_TRANSFORM = re.compile(
-    rf"^\s*(?:(?:matrix|translate|scale|rotate|skewX|skewY)\s*\((?:\s*{_NUMBER}[\s,]*)*\)[\s,]*)*$"
-)
+_TRANSFORM_ITEM = re.compile(r"(matrix|translate|scale|rotate|skewX|skewY)\s*\(([^()]*)\)")
+MAX_SVG_VALUE = 100_000
+
+
+def _length(value: str) -> bool:
+    return bool(_LENGTH_TOKEN.fullmatch(value.strip()))
+
+
+def _numbers(value: str) -> bool:
+    return all(_LENGTH_TOKEN.fullmatch(p) for p in _SEPARATORS.split(value.strip()) if p)
+
+
+def _transform(value: str) -> bool:
+    at = 0
+    for item in _TRANSFORM_ITEM.finditer(value):
+        if value[at : item.start()].strip(" \t\n\r,") or not _numbers(item.group(2)):
+            return False
+        at = item.end()
+    return not value[at:].strip(" \t\n\r,")
+
+
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _LOCAL_URL = re.compile(r"^url\(\s*#[A-Za-z_][A-Za-z0-9_.-]*\s*\)$")
 _LOCAL_HREF = re.compile(r"^#[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -185,12 +209,12 @@ _KEYWORDS = (
 #: Attributes an SVG diagram may use, and the values each may take.
 _ATTRIBUTES: MappingProxyType[str, Callable[[str], object]] = MappingProxyType(
     {
-        **dict.fromkeys(_LENGTHS.split(), _LENGTH.match),
-        **dict.fromkeys(("viewBox", "points", "stroke-dasharray"), _NUMBERS.match),
+        **dict.fromkeys(_LENGTHS.split(), _length),
+        **dict.fromkeys(("viewBox", "points", "stroke-dasharray"), _numbers),
         "d": _PATH.match,
-        "transform": _TRANSFORM.match,
-        "gradientTransform": _TRANSFORM.match,
-        "patternTransform": _TRANSFORM.match,
+        "transform": _transform,
+        "gradientTransform": _transform,
+        "patternTransform": _transform,
         **dict.fromkeys(("fill", "stroke", "stop-color", "color"), _paint),
         **dict.fromkeys(
             ("clip-path", "mask", "marker-start", "marker-mid", "marker-end"), _reference
@@ -272,7 +296,7 @@ def sanitise_svg(data: bytes, display: str) -> bytes:
             check = _ATTRIBUTES.get(local) if not namespace else None
             if check is None:
                 raise fail(f"attribute {local!r} on <{tag}> is not allowed")
-            if not check(value):
+            if len(value) > MAX_SVG_VALUE or not check(value):
                 raise fail(f"attribute {local}={value[:40]!r} on <{tag}> is not allowed")
             kept.append((local, value))
         element = _Element(tag, kept, [])
@@ -308,7 +332,30 @@ def sanitise_svg(data: bytes, display: str) -> bytes:
         raise MediaProblem("unsafe-media", f"SVG is not well-formed XML: {reason}", where) from None
     if not root:
         raise MediaProblem("unsafe-media", "SVG has no <svg> element", (display, 1, 1))
+    _refuse_nested_use(root[0], display)
     return _serialise(root[0]).encode("utf-8")
+
+
+def _refuse_nested_use(root: _Element, display: str) -> None:
+    """A ``<use>`` may not point at anything that holds a ``<use>`` itself: nested ones
+    multiply (ten levels of ten make ten billion shapes) and can freeze a viewer."""
+    by_id = {
+        value: element
+        for element in _iter(root)
+        for key, value in element.attributes
+        if key == "id"
+    }
+    for element in _iter(root):
+        if element.tag != "use":
+            continue
+        target = by_id.get(dict(element.attributes).get("href", "").removeprefix("#"))
+        if target is not None and any(e.tag == "use" for e in _iter(target)):
+            raise MediaProblem(
+                "unsafe-media",
+                "SVG: a <use> points at an element that holds a <use>; nested references "
+                "are not allowed",
+                (display, 1, 1),
+            )
 
 
 def _escape(value: str, quote: bool) -> str:

@@ -494,10 +494,35 @@ def normalise(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
+#: Control characters a note may not hold: every C0 control but tab and newline (carriage
+#: returns are newlines by now), DEL and the C1 controls. Anki separates a note's fields
+#: with U+001F: one in a field would shift every field after it.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _controls(lines: Sequence[str], path: str) -> list[Diagnostic]:
+    problems = []
+    for number, line in enumerate(lines, start=1):
+        match = _CONTROL.search(line)
+        if match:
+            problems.append(
+                Diagnostic(
+                    Location(path, number, match.start() + 1),
+                    "control-character",
+                    f"control character U+{ord(match.group()):04X} is not allowed in notes; "
+                    "remove it",
+                )
+            )
+    return problems
+
+
 def parse(text: str, path: str) -> tuple[SourceFile, list[Diagnostic]]:
     """Parse one file's text. Never raises for content problems: they become diagnostics."""
     text = normalise(text)
     lines = text.split("\n")
+    controls = _controls(lines, path)
+    if controls:
+        return SourceFile(path), controls
     walker = _Walker(path, lines)
     env: dict[str, list[int]] = {}
     tokens = MARKDOWN.parse(text, env)

@@ -2,8 +2,10 @@
 
 The package is imported into a throwaway collection with the official ``anki`` package and
 each card's question and answer are rendered by Anki's own template engine. Math is turned
-into MathML (latex2mathml) so formulas show without MathJax or any network access.
-Requires the ``preview`` extra.
+into MathML (latex2mathml) so formulas show without MathJax or any network access: only in
+the text between tags (never inside an attribute), and the MathML is parsed and written
+again through an allow list of MathML elements and attributes, so a formula cannot bring
+HTML into the page. Requires the ``preview`` extra.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import html
 import re
 import shutil
 import tempfile
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +26,24 @@ from ankigen.render import environment, stylesheet
 _STYLE = re.compile(r"<style>.*?</style>", re.DOTALL)
 _CODE = re.compile(r"(<code\b.*?</code>)", re.DOTALL)
 _MATH = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
+_TAG = re.compile(r"(<[^>]*>)")
+_MATHML_NS = "{http://www.w3.org/1998/Math/MathML}"
+#: The MathML a formula may become in the preview, and the attributes it may carry.
+_MATHML_ELEMENTS = frozenset(
+    {
+        "math", "semantics", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msup",
+        "msub", "msubsup", "mfrac", "msqrt", "mroot", "mover", "munder", "munderover",
+        "mtable", "mtr", "mtd", "mstyle", "mpadded", "mphantom", "menclose",
+    }
+)  # fmt: skip
+_MATHML_ATTRIBUTES = frozenset(
+    {
+        "display", "mathvariant", "stretchy", "fence", "separator", "lspace", "rspace", "form",
+        "accent", "accentunder", "linethickness", "width", "height", "depth", "columnalign",
+        "rowspacing", "columnspacing", "displaystyle", "scriptlevel", "notation",
+        "movablelimits", "largeop", "symmetric", "minsize", "maxsize",
+    }
+)  # fmt: skip
 
 
 class PreviewUnavailable(Exception):
@@ -47,6 +68,20 @@ class PreviewCard:
     """Answer HTML as Anki renders it, math as MathML."""
 
 
+def _safe_mathml(mathml: str) -> str | None:
+    """MathML re-serialised from its parsed tree, or None if it holds anything else."""
+    try:
+        root = ET.fromstring(mathml)
+    except ET.ParseError:
+        return None
+    for element in root.iter():
+        tag = element.tag.removeprefix(_MATHML_NS)
+        if tag not in _MATHML_ELEMENTS or not set(element.attrib) <= _MATHML_ATTRIBUTES:
+            return None
+    ET.register_namespace("", _MATHML_NS[1:-1])
+    return ET.tostring(root, encoding="unicode")
+
+
 def _mathml(fragment: str) -> str:
     from latex2mathml.converter import convert
 
@@ -54,12 +89,20 @@ def _mathml(fragment: str) -> str:
         inline, display = match.group(1), match.group(2)
         latex = html.unescape(inline if inline is not None else display)
         try:
-            return str(convert(latex, display="inline" if inline is not None else "block"))
+            converted = convert(latex, display="inline" if inline is not None else "block")
         except Exception:
-            return f'<code class="tex">{html.escape(latex)}</code>'
+            converted = ""
+        safe = _safe_mathml(str(converted))
+        return safe if safe is not None else f'<code class="tex">{html.escape(latex)}</code>'
 
-    parts = _CODE.split(fragment)
-    return "".join(p if p.startswith("<code") else _MATH.sub(replace, p) for p in parts)
+    out = []
+    for part in _CODE.split(fragment):
+        if part.startswith("<code"):
+            out.append(part)
+            continue
+        # Math only in the text between tags: never inside a tag or an attribute value.
+        out.extend(p if p.startswith("<") else _MATH.sub(replace, p) for p in _TAG.split(part))
+    return "".join(out)
 
 
 def _body(rendered: str) -> Markup:

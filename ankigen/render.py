@@ -38,7 +38,14 @@ from ankigen.tex import unsafe_command
 from ankigen.validate import SAFE_LINK, Note
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
-_BRACKETS = str.maketrans({"[": "&#91;", "]": "&#93;", "{": "&#123;", "}": "&#125;"})
+_BRACKETS = str.maketrans(
+    {
+        "[": "&#91;", "]": "&#93;", "{": "&#123;", "}": "&#125;",
+        # Control characters are refused by parse.py; never let one reach a field (Anki
+        # separates fields with U+001F).
+        **{chr(c): "\ufffd" for c in [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)]},
+    }
+)  # fmt: skip
 #: What follows every backslash of note text: an element ends the run of text MathJax
 #: searches for delimiters, so a backslash in text can never start math.
 _BREAK = "<span></span>"

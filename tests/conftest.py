@@ -77,13 +77,17 @@ def valid_sources(tmp_path: Path) -> Path:
 FRONT = "---\ntags: [exam::MLA-C01::D2-Model-Development::2.1]\n---\n\n"
 
 
-def run_text(text: str, media: dict[str, bytes] | None = None) -> FileResult:
+def run_text(
+    text: str, media: dict[str, bytes] | None = None, folder: Path | None = None
+) -> FileResult:
     """One note file's text through the real per-file pipeline (parse, validate, render),
-    as ``topic.md`` in a source folder whose media folder holds ``media``."""
-    files = {
-        name: MediaFile(name, f"cards_src/media/{name}", data)
-        for name, data in (media or {}).items()
-    }
+    as ``topic.md`` in a source folder whose media folder holds ``media`` (written to
+    ``folder``, a temporary folder of the caller's)."""
+    files = {}
+    for name, data in (media or {}).items():
+        assert folder is not None, "media files need a folder to live in"
+        (folder / name).write_bytes(data)
+        files[name] = MediaFile(name, f"cards_src/media/{name}", folder / name)
     note_file = NoteFile("cards_src/topic.md", "topic.md", text)
     return process_file(note_file, MediaLibrary(files))
 

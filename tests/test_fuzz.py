@@ -10,7 +10,9 @@ property) is marked ``fuzz`` and documented in the README:
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -83,8 +85,11 @@ documents = st.builds(lambda f, notes: f + "\n".join(notes), front, st.lists(not
 _SVG = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"><path d="M0 0h1"/></svg>'
 
 
+_MEDIA = Path(tempfile.mkdtemp(prefix="ankigen-fuzz-media-"))
+
+
 def _pipeline(text: str) -> None:
-    result = run_text(text, {"x.svg": _SVG})
+    result = run_text(text, {"x.svg": _SVG}, _MEDIA)
     for diagnostic in result.diagnostics:
         assert isinstance(diagnostic, Diagnostic)
         assert diagnostic.code in CODES
