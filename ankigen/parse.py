@@ -66,15 +66,33 @@ class SourceField:
     text: str
     """The value as plain text (code and math as written), whitespace collapsed."""
 
+    def find(
+        self, needle: str, after: tuple[int, int] = (0, -1), whole: bool = False
+    ) -> tuple[int, int] | None:
+        """(line offset, column offset) of the first appearance of ``needle`` after the
+        place ``after`` (``whole``: not inside a longer tag-like word), or None."""
+        if not needle:
+            return None
+        pattern = re.compile(
+            rf"(?<![\w:.-]){re.escape(needle)}(?![\w:.-])" if whole else re.escape(needle)
+        )
+        first_line, first_column = after
+        for offset in range(max(first_line, 0), len(self.lines)):
+            start = first_column + 1 if offset == first_line else 0
+            match = pattern.search(self.lines[offset], start)
+            if match:
+                return offset, match.start()
+        return None
+
+    def at(self, place: tuple[int, int] | None) -> Location:
+        """A place found by :meth:`find` as a location (the bullet if not found)."""
+        if place is None:
+            return self.location
+        return Location(self.location.path, self.location.line + place[0], place[1] + 1)
+
     def locate(self, needle: str) -> Location:
-        """Where ``needle`` first occurs in the item, or the bullet if it cannot be found."""
-        if needle:
-            for offset, line in enumerate(self.lines):
-                column = line.find(needle)
-                if column >= 0:
-                    where = self.location
-                    return Location(where.path, where.line + offset, column + 1)
-        return self.location
+        """Where ``needle`` first appears in the item, or the bullet if it cannot be found."""
+        return self.at(self.find(needle))
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,10 +61,25 @@ def inert_attribute(text: str) -> str:
     return escapeHtml(text).translate(_BRACKETS)
 
 
+#: Languages whose code is highlighted. An allow list: some Pygments lexers take minutes
+#: on crafted input (C and INI on long runs of spaces); these stay linear. Any other
+#: language, and code longer than :data:`MAX_HIGHLIGHT_CHARS`, is shown as plain text.
+HIGHLIGHTED = frozenset(
+    {
+        "python", "py", "bash", "sh", "shell", "zsh", "json", "yaml", "yml", "sql", "javascript",
+        "js", "typescript", "ts", "java", "r", "scala", "toml", "xml", "go", "csharp", "ruby",
+        "powershell", "html", "markdown", "md", "dockerfile", "text",
+    }
+)  # fmt: skip
+MAX_HIGHLIGHT_CHARS = 20_000
+
+
 @functools.cache
 def _lexer(language: str) -> Lexer:
+    if language not in HIGHLIGHTED:
+        return TextLexer()
     try:
-        return get_lexer_by_name(language) if language else TextLexer()
+        return get_lexer_by_name(language)
     except ClassNotFound:
         return TextLexer()
 
@@ -99,6 +114,8 @@ class _CardRenderer(RendererHTML):
         # brackets or backslashes of its own, so the rest of inert() applies to its output.
         token = tokens[idx]
         language = token.info.strip().split(maxsplit=1)[0].lower() if token.info.strip() else ""
+        if len(token.content) > MAX_HIGHLIGHT_CHARS:
+            language = ""
         code = highlight(token.content, _lexer(language), _FORMATTER)
         code = code.translate(_BRACKETS).replace("\\", "\\" + _BREAK)
         return f'<pre class="highlight"><code>{code}</code></pre>\n'

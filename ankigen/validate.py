@@ -164,7 +164,15 @@ def full_deck_name(value: str | None) -> str:
 
 
 def _split_tags(item: SourceField) -> list[Located]:
-    return [Located(t, item.locate(t)) for t in re.split(r"[,\s]+", item.text) if t]
+    tags = [t for t in re.split(r"[,\s]+", item.text) if t]
+    cursors: dict[str, tuple[int, int]] = {}
+    located = []
+    for tag in tags:
+        place = item.find(tag, cursors.get(tag, (0, -1)), whole=True)
+        if place is not None:
+            cursors[tag] = place
+        located.append(Located(tag, item.at(place)))
+    return located
 
 
 def _walk(tokens: Sequence[Token]) -> Iterator[Token]:
@@ -187,22 +195,48 @@ class _NoteChecker:
         self.out.append(Diagnostic(where, code, message))
 
     def value(self, item: SourceField, makes_card: bool) -> None:
-        """What a value may hold: the allow lists, then the card-quality rules."""
-        tokens = (*item.inline, *item.blocks)
-        for token in _walk(tokens):
+        """What a value may hold: the allow lists, then the card-quality rules. One pass
+        over the value's tokens, so the work grows with the value's size only."""
+        flat = list(_walk((*item.inline, *item.blocks)))
+        cursors: dict[str, tuple[int, int]] = {}
+
+        def locate(needle: str) -> Location:
+            # The n-th report of the same text points at its n-th appearance.
+            place = item.find(needle, cursors.get(needle, (0, -1)))
+            if place is not None:
+                cursors[needle] = place
+            return item.at(place)
+
+        lists: list[list[int]] = []  # [items so far, index of the list's opening token]
+        for i, token in enumerate(flat):
             kind = token.type
-            if kind in ("html_inline", "html_block"):
+            if kind in ("bullet_list_open", "ordered_list_open"):
+                lists.append([0, i])
+            elif kind == "list_item_open" and lists and token.level == flat[lists[-1][1]].level + 1:
+                lists[-1][0] += 1
+            elif kind in ("bullet_list_close", "ordered_list_close") and lists:
+                count, opened = lists.pop()
+                if makes_card and count > MAX_LIST_ITEMS:
+                    self.long_list(item, flat[opened], count)
+            elif kind in ("html_inline", "html_block"):
                 shown = token.content.strip()
                 self.error(
-                    item.locate(shown[:20]),
+                    locate(shown[:20]),
                     "raw-html",
                     f"raw HTML {shown[:40]!r} is not allowed; write Markdown",
                 )
             elif kind == "link_open":
                 href = str(token.attrGet("href") or "")
                 if not SAFE_LINK.match(href):
+                    text: list[str] = []
+                    for inner in flat[i + 1 :]:
+                        if inner.type == "link_close" or len(text) > 20:
+                            break
+                        text.append(inner.content)
+                    label = "".join(text)
+                    where = locate(f"[{label}]") if label else item.location
                     self.error(
-                        _locate_link(item, tokens, token, href),
+                        where if where != item.location else locate(href[:20]),
                         "unsafe-link",
                         f"link to {href[:60]!r} is not allowed; links must be absolute "
                         "http:, https: or mailto: addresses",
@@ -213,13 +247,11 @@ class _NoteChecker:
                 self.math(item, token.content)
             elif kind == "text" and _STRAY_DOLLAR.search(token.content):
                 self.error(
-                    item.locate("$"),
+                    locate("$"),
                     "malformed-math",
                     "unmatched '$': close the math with '$' (no space inside the dollars), "
                     "or write '\\$' for a literal dollar sign",
                 )
-            elif makes_card and kind in ("bullet_list_open", "ordered_list_open"):
-                self.list_length(item, tokens, token)
         if makes_card:
             match = _DANGLING.search(item.text)
             if match:
@@ -258,38 +290,16 @@ class _NoteChecker:
                 "math commands only (see tex.py for the list)",
             )
 
-    def list_length(self, item: SourceField, tokens: Sequence[Token], opened: Token) -> None:
-        items = 0
-        start = next(i for i, t in enumerate(_walk(tokens)) if t is opened)
-        for token in list(_walk(tokens))[start + 1 :]:
-            if token.level == opened.level and token.nesting == -1:
-                break
-            if token.type == "list_item_open" and token.level == opened.level + 1:
-                items += 1
-        if items > MAX_LIST_ITEMS:
-            line = item.location.line if opened.map is None else opened.map[0] + 1
-            text = item.lines[line - item.location.line] if opened.map else ""
-            where = Location(item.location.path, line, len(text) - len(text.lstrip()) + 1)
-            self.error(
-                where,
-                "long-list",
-                f"this answer lists {items} items; keep answers to {MAX_LIST_ITEMS} or fewer "
-                "(split it into two fields or notes: one card, one recall)",
-            )
-
-
-def _locate_link(item: SourceField, tokens: Sequence[Token], opened: Token, href: str) -> Location:
-    """Where a link is written: its text, else its address."""
-    flat = list(_walk(tokens))
-    at = next(i for i, t in enumerate(flat) if t is opened)
-    words = []
-    for token in flat[at + 1 :]:
-        if token.type == "link_close":
-            break
-        words.append(token.content)
-    text = "".join(words)
-    where = item.locate(f"[{text}]") if text else item.location
-    return where if where != item.location else item.locate(href[:20])
+    def long_list(self, item: SourceField, opened: Token, items: int) -> None:
+        line = item.location.line if opened.map is None else opened.map[0] + 1
+        text = item.lines[line - item.location.line] if opened.map else ""
+        where = Location(item.location.path, line, len(text) - len(text.lstrip()) + 1)
+        self.error(
+            where,
+            "long-list",
+            f"this answer lists {items} items; keep answers to {MAX_LIST_ITEMS} or fewer "
+            "(split it into two fields or notes: one card, one recall)",
+        )
 
 
 def _front_words(subject: str, prompt: str) -> str:
