@@ -63,7 +63,9 @@ class BuildOptions:
         if self.now is not None:
             return self.now
         epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
-        return int(epoch) if epoch.isdigit() else int(time.time())
+        if epoch.isascii() and epoch.isdigit() and int(epoch) < 4_102_444_800:  # year 2100
+            return int(epoch)
+        return int(time.time())
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,7 +113,7 @@ def check_command(source_dir: Path, output_format: str) -> None:
             f"in {_count(len(corpus.files), 'file')}"
         )
         if pending:
-            line += f"; {pending} new or changed since the change record (dated from git)"
+            line += f"; {pending} new or changed since the change record"
         click.echo(line)
 
 

@@ -9,9 +9,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from types import MappingProxyType
 
-#: Characters a path may not print as they are: controls (a newline would forge a
-#: diagnostic line), line and paragraph separators, and the backslash that escapes them.
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\\]")
+#: Characters that may not print as they are: controls (a newline would forge a diagnostic
+#: line) and line and paragraph separators.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def printable(text: str) -> str:

@@ -83,10 +83,16 @@ def _text(value: str) -> str:
     return " ".join(html.unescape(_TAG.sub(" ", value)).split())
 
 
+#: A package's collection larger than this (uncompressed) is refused rather than read.
+MAX_COLLECTION_BYTES = 256 * 1024 * 1024
+
+
 def read_package(path: Path) -> dict[str, NoteView]:
-    """Read the notes of an ``.apkg`` by GUID."""
+    """Read the notes of an ``.apkg`` by GUID; anything malformed is a :class:`DiffError`."""
     try:
         with zipfile.ZipFile(path) as archive:
+            if archive.getinfo("collection.anki2").file_size > MAX_COLLECTION_BYTES:
+                raise DiffError(f"{path}: the collection is larger than this tool reads")
             data = archive.read("collection.anki2")
         with tempfile.TemporaryDirectory(prefix="ankigen-diff-") as scratch:
             database = Path(scratch) / "collection.anki2"
@@ -102,8 +108,12 @@ def read_package(path: Path) -> dict[str, NoteView]:
             finally:
                 connection.close()
         models, decks = json.loads(models_json), json.loads(decks_json)
+        if not isinstance(models, dict) or not isinstance(decks, dict):
+            raise ValueError("models and decks must be JSON objects")
         notes = {}
         for guid, mid, tags, flds, did in rows:
+            if not all(isinstance(v, str) for v in (guid, tags, flds)):
+                raise ValueError("a note row is not text")
             model = models[str(mid)]
             names = [f["name"] for f in model["flds"]]
             values = [_text(v) for v in flds.split("\x1f")]
@@ -115,13 +125,18 @@ def read_package(path: Path) -> dict[str, NoteView]:
                 tags=frozenset(tags.split()),
                 fields=tuple(zip(names, values, strict=False)),
             )
-    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile, sqlite3.Error) as exc:
-        raise DiffError(f"{path}: not a readable .apkg ({exc})") from None
+    except (
+        OSError, KeyError, TypeError, ValueError, AttributeError, RecursionError,
+        zipfile.BadZipFile, sqlite3.Error,
+    ) as exc:  # fmt: skip
+        raise DiffError(f"{path}: not a readable .apkg ({type(exc).__name__})") from None
     return notes
 
 
 def _git_side(revision: str, source_dir: Path, work: Path) -> Side:
     """The sources as they are at a git revision, checked."""
+    if revision.startswith("-"):
+        raise DiffError(f"{revision}: not a package file or a git revision")
     repository = Repository.find(source_dir if source_dir.is_dir() else Path.cwd())
     if repository is None:
         raise DiffError(
@@ -140,14 +155,17 @@ def _git_side(revision: str, source_dir: Path, work: Path) -> Side:
             f"{revision}: {odd[0]!r} is a symbolic link or submodule; only plain files can be notes"
         )
     root = work / "sources"
-    for path, data in sorted(files.items()):
-        inner = Path(path).relative_to(relative) if relative != "." else Path(path)
-        if data is None or ".." in inner.parts:
-            continue
-        target = root / inner
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        for path, data in sorted(files.items()):
+            inner = Path(path).relative_to(relative) if relative != "." else Path(path)
+            if data is None or ".." in inner.parts or inner == Path():
+                raise DiffError(f"{revision}: {relative!r} is not a folder of notes there")
+            target = root / inner
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        root.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as exc:
+        raise DiffError(f"{revision}: cannot read its sources ({exc})") from None
     result = check(BuildOptions(source_dir=root, build_dir=work / "build", now=0))
     if not result.ok or result.settlement is None:
         errors = sum(1 for d in result.diagnostics if d.severity == "error")

@@ -26,6 +26,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,11 @@ _HEADER = (
     "# the notes that changed. Written by `ankigen record` on main; see CONTRIBUTING.md.\n"
     "# type <kind> <model-id> <changed> <hash> <fields>  /  note <key> <changed> <hash> [<guid>]\n"
 )
-_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
+_MODEL_ID = re.compile(r"^[0-9]{1,19}$")
+#: A recorded time later than this after now is refused: it would make a note "newer"
+#: than every learner's copy forever, so it could never be updated again.
+MAX_CLOCK_SKEW = 24 * 3600
 _HASH = re.compile(r"^[0-9a-f]{20}$")
 _GUID = re.compile(r"^[!-~]{1,64}$")
 _FIELD = re.compile(r"^[A-Za-z][A-Za-z ()/-]*$")
@@ -99,8 +104,16 @@ def iso(seconds: int) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _seconds(text: str) -> int:
-    return int(dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp())
+def _seconds(text: str) -> int | None:
+    """A recorded time as Unix seconds, or None if it is no real time (or is in the future)."""
+    if not _TIME.match(text):
+        return None
+    try:
+        moment = dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+    seconds = int(moment.timestamp())
+    return seconds if 0 <= seconds <= time.time() + MAX_CLOCK_SKEW else None
 
 
 def content_hash(note: RenderedNote) -> str:
@@ -154,14 +167,18 @@ def parse_record(text: str, display: str) -> tuple[Record, list[Diagnostic]]:
         if words[0] == "note" and len(words) in (4, 5):
             key, changed, digest = words[1:4]
             guid = words[4] if len(words) == 5 else guid_for_key(key)
+            when = _seconds(changed)
             if not KEY.match(key):
                 bad(f"{key[:60]!r} is not a note key", 6)
-            elif not _TIME.match(changed):
-                bad(f"{changed[:30]!r} is not a time (YYYY-MM-DDTHH:MM:SSZ)", 7 + len(key))
+            elif when is None:
+                bad(
+                    f"{changed[:30]!r} is not a past time (YYYY-MM-DDTHH:MM:SSZ, UTC)",
+                    7 + len(key),
+                )
             elif not _HASH.match(digest) or not _GUID.match(guid):
                 bad("malformed hash or GUID", 8 + len(key) + len(changed))
             else:
-                entry = RecordedNote(key, _seconds(changed), digest, guid)
+                entry = RecordedNote(key, when, digest, guid)
                 known = notes.get(key)
                 if known is None or known.changed <= entry.changed:
                     notes[key] = entry
@@ -169,17 +186,17 @@ def parse_record(text: str, display: str) -> tuple[Record, list[Diagnostic]]:
         elif words[0] == "type" and len(words) >= 6:
             kind, model_id, changed, digest = words[1:5]
             fields = tuple(" ".join(words[5:]).split("|"))
-            if not (
-                kind.isidentifier()
-                and model_id.isdigit()
-                and len(model_id) < 20
-                and _TIME.match(changed)
-                and _HASH.match(digest)
-                and all(_FIELD.match(f) for f in fields)
+            when = _seconds(changed)
+            if (
+                not re.fullmatch(r"[a-z]+", kind)
+                or not _MODEL_ID.match(model_id)
+                or when is None
+                or not _HASH.match(digest)
+                or not all(_FIELD.match(f) for f in fields)
             ):
                 bad("malformed note type line")
             else:
-                types[kind] = RecordedType(kind, int(model_id), fields, digest, _seconds(changed))
+                types[kind] = RecordedType(kind, int(model_id), fields, digest, when)
         else:
             bad("expected 'note <key> <changed> <hash> [<guid>]' or a 'type' line")
     return Record(

@@ -33,7 +33,7 @@ from pygments.util import ClassNotFound
 from ankigen.cards import KINDS, CardModel, KindSpec, field_values
 from ankigen.diagnostics import Location
 from ankigen.media import Shipped
-from ankigen.parse import MARKDOWN, SourceField
+from ankigen.parse import MARKDOWN, SourceField, plain_text
 from ankigen.tex import unsafe_command
 from ankigen.validate import SAFE_LINK, Note
 
@@ -163,7 +163,7 @@ class _CardRenderer(RendererHTML):
     def image(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
         token = tokens[idx]
         shipped: Shipped = env["media"][str(token.attrGet("src") or "")]
-        alt = self.renderInlineAsText(token.children or [], options, env)
+        alt = " ".join(plain_text(token.children or []).split())
         # Diagrams (SVG) are drawn for a light background; night mode inverts them.
         css_class = ' class="diagram"' if shipped.name.endswith(".svg") else ""
         return f'<img src="{escapeHtml(shipped.name)}" alt="{inert_attribute(alt)}"{css_class}>'

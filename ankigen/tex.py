@@ -54,21 +54,33 @@ _ENVIRONMENTS = frozenset(
 _SYMBOLS = frozenset(",;:! \\{}|%$#&_")
 _COMMAND = re.compile(r"\\([A-Za-z]+|.?)", re.DOTALL)
 _BEGIN = re.compile(r"\\(begin|end)\s*\{([^{}]*)\}")
-_PARAMETER = re.compile(r"(?<!\\)#")
+_ENVIRONMENT = re.compile(r"\s*\{([A-Za-z]+\*?)\}")
 
 
 def unsafe_command(latex: str) -> str | None:
-    """The first command or environment outside the allow list, as written, or None."""
-    for match in _COMMAND.finditer(latex):
-        name = match.group(1)
-        if name and (name in _COMMANDS or (len(name) == 1 and name in _SYMBOLS)):
+    """The first command, environment or macro parameter outside the allow list, as
+    written, or None. Read left to right as TeX reads it: ``\\#`` is a literal ``#``, a
+    ``#`` anywhere else a macro parameter; ``\\begin`` must name an allowed environment
+    in braces."""
+    at = 0
+    while at < len(latex):
+        char = latex[at]
+        if char == "#":
+            return "#"
+        if char != "\\":
+            at += 1
             continue
-        return "\\" + name
-    for match in _BEGIN.finditer(latex):
-        if match.group(2).strip().rstrip("*") not in _ENVIRONMENTS:
-            return f"\\{match.group(1)}{{{match.group(2)}}}"
-    if _PARAMETER.search(latex):
-        return "#"  # a macro parameter: only '\\#' (a literal '#') is allowed
+        match = _COMMAND.match(latex, at)
+        assert match is not None
+        name = match.group(1)
+        at = match.end()
+        if not name or not (name in _COMMANDS or (len(name) == 1 and name in _SYMBOLS)):
+            return "\\" + name
+        if name in ("begin", "end"):
+            environment = _ENVIRONMENT.match(latex, at)
+            if environment is None or environment.group(1).rstrip("*") not in _ENVIRONMENTS:
+                return f"\\{name}{latex[at : at + 20]}"
+            at = environment.end()
     return None
 
 

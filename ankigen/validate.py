@@ -42,8 +42,9 @@ from ankigen.tex import math_problem, unsafe_command
 KEY = re.compile(r"^[a-z0-9]+(?:/[a-z0-9]+(?:[-_.][a-z0-9]+)*)+$")
 TAG = re.compile(r"^[A-Za-z0-9_.-]+(?:::[A-Za-z0-9_.-]+)*$")
 _DECK_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ,&()'._-]*$")
-#: Tag prefixes only the build gives.
+#: Tag prefixes only the build gives, and tags Anki gives a meaning of its own.
 RESERVED_TAG_PREFIXES = ("ankigen::", f"{KIND_TAG_PREFIX}::")
+RESERVED_TAGS = frozenset({"marked", "leech"})
 #: Labels that set a note's metadata rather than a field.
 META_LABELS = ("Tags", "Deck", "Renamed from", "Retired")
 SAFE_LINK = re.compile(r"^(?:https?://|mailto:)", re.IGNORECASE)
@@ -110,9 +111,17 @@ def tag_problem(value: str) -> tuple[str, str] | None:
             f"tag {value[:60]!r} may use only letters, digits, '-', '_', '.' and '::' "
             "between parts",
         )
-    if value.lower().startswith(RESERVED_TAG_PREFIXES):
-        return ("reserved-tag", f"tag {value!r} is given by the build; notes cannot write it")
+    if value.lower().startswith(RESERVED_TAG_PREFIXES) or value.lower() in RESERVED_TAGS:
+        return (
+            "reserved-tag",
+            f"tag {value!r} is given by the build or by Anki; notes cannot write it",
+        )
     parts = value.split("::")
+    if parts[0].lower() == EXAM_TAG_PREFIX and parts[0] != EXAM_TAG_PREFIX:
+        return (
+            "bad-tag",
+            f"write exam tags in lower case 'exam::…' (Anki ignores case): {value!r}",
+        )
     if parts[0] != EXAM_TAG_PREFIX:
         return None
     if len(parts) not in (3, 4):
@@ -286,8 +295,8 @@ class _NoteChecker:
             self.error(
                 where,
                 "unsafe-math",
-                f"{command!r} is not an allowed TeX command here; formulas may use common "
-                "math commands only (see tex.py for the list)",
+                f"'{command}' is not an allowed TeX command here; formulas may use common "
+                "math commands only (see ankigen/tex.py for the list)",
             )
 
     def long_list(self, item: SourceField, opened: Token, items: int) -> None:

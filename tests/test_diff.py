@@ -121,3 +121,44 @@ def test_diff_refuses_a_revision_holding_a_symlink(two_revisions: Path) -> None:
     result = CliRunner().invoke(main, ["diff", "HEAD~1", "HEAD"])
     assert result.exit_code == 1
     assert "symbolic link" in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_diff_refuses_a_revision_where_the_sources_are_a_file(two_revisions: Path) -> None:
+    shutil.rmtree(two_revisions / "cards_src")
+    (two_revisions / "cards_src").write_text("hello\n")
+    _git(two_revisions, "add", "-A")
+    _git(two_revisions, "commit", "-qm", "v3")
+    broken = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=two_revisions, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    _git(two_revisions, "checkout", "-q", "HEAD~1")
+    result = CliRunner().invoke(main, ["diff", "HEAD", broken])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "not a folder of notes" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["UPDATE col SET decks = '[1,2]'", "UPDATE notes SET tags = X'4142'",
+     "UPDATE col SET decks = '" + "[" * 100_000 + "'"],
+    ids=["decks-a-list", "tags-a-blob", "deep-json"],
+)  # fmt: skip
+def test_diff_refuses_a_damaged_package(valid_sources: Path, tmp_path: Path, damage: str) -> None:
+    import sqlite3
+    import zipfile
+
+    assert build(BuildOptions(source_dir=valid_sources, build_dir=tmp_path / "a", now=V1)).ok
+    with zipfile.ZipFile(deck_path(tmp_path / "a")) as archive:
+        database = tmp_path / "c.anki2"
+        database.write_bytes(archive.read("collection.anki2"))
+    connection = sqlite3.connect(database)
+    connection.execute(damage)
+    connection.commit()
+    connection.close()
+    broken = tmp_path / "broken.apkg"
+    with zipfile.ZipFile(broken, "w") as archive:
+        archive.write(database, "collection.anki2")
+    result = CliRunner().invoke(main, ["diff", str(deck_path(tmp_path / "a")), str(broken)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith("error: ")

@@ -149,6 +149,10 @@ def test_note_and_media_files_over_their_limits(tmp_path: Path) -> None:
     assert len(big) > MAX_NOTE_BYTES
     (src / "big.md").write_text(big)
     (src / "media" / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(MAX_MEDIA_BYTES))
+    (src / "media" / "unused.png").write_bytes(os.urandom(MAX_MEDIA_BYTES + 1))  # never read
+    (src / "shows.md").write_text(
+        FRONT + "## qa/p\n\n- **Question:** Q?\n- **Answer:** ![p](media/huge.png)\n"
+    )
     corpus = load(src)
     assert sorted((Path(d.location.path).name, d.code) for d in corpus.diagnostics) == [
         ("big.md", "file-too-large"),

@@ -10,6 +10,7 @@ audio or speech tag.
 from __future__ import annotations
 
 from collections import defaultdict
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,35 @@ def test_a_file_name_cannot_forge_diagnostic_lines(tmp_path: Path) -> None:
     lines = [d.format() for d in corpus.diagnostics]
     assert len(lines) == 1 and "\n" not in lines[0]
     assert "\\x0afake.md:1:1" in lines[0]
+
+
+def test_the_preview_page_keeps_math_inert(tmp_path: Path) -> None:
+    """The preview turns math into MathML: a formula must not bring HTML into the page."""
+    from ankigen.preview import write_preview
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "notes.md").write_text(
+        "---\ntags: [exam::MLA-C01::D2-Model-Development::2.1]\n---\n\n## qa/x\n\n"
+        '- **Question:** What is $\\text{<img/src="x"/onerror="alert(1)">}$?\n'
+        '- **Answer:** See [docs](https://example.com "\\\\(\\href{javascript:x}{y}\\\\)").\n'
+    )
+    result = build(BuildOptions(source_dir=src, build_dir=tmp_path / "b", now=1))
+    assert result.ok, [d.format() for d in result.diagnostics]
+    page = write_preview(deck_path(tmp_path / "b"), tmp_path / "preview").read_text()
+    found: list[str] = []
+
+    class Attributes(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found.extend(f"{tag} {name}={value}" for name, value in attrs)
+
+    Attributes().feed(page)
+    active = [a for a in found if " on" in a or a.startswith("img ") or "href=javascript" in a]
+    assert active == [], active
+
+
+def test_code_in_a_language_with_a_slow_lexer_is_plain_text() -> None:
+    from ankigen import render
+
+    assert render._lexer("c").name == "Text only"
+    assert render._lexer("python").name == "Python"

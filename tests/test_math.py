@@ -53,7 +53,8 @@ def test_malformed_math(markdown: str) -> None:
     [r"\href{javascript:alert(1)}{x}", r"\style{position:fixed}{x}", r"\class{a}{x}",
      r"\cssId{a}{x}", r"\unicode{x41}", r"\require{html}", r"\html{x}", r"\url{x}",
      r"\data{a=1}{x}", r"\def\x{y}", r"\newcommand{\x}{y}", r"\color{red}{x}", r"\mmlToken{mi}{x}",
-     r"\begin{equation}x\end{equation}", r"\(x\)", r"#1", r"\verb|x|", r"\bbox[red]{x}"],
+     r"\begin{equation}x\end{equation}", r"\(x\)", r"#1", r"\verb|x|", r"\bbox[red]{x}",
+     r"\\#1", r"\begin x", r"\text{\(\href{javascript:x}{y}\)}"],
 )  # fmt: skip
 def test_math_outside_the_allow_list_is_refused(command: str) -> None:
     assert field(f"${command}$")[1] == ["unsafe-math"]

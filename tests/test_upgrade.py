@@ -306,8 +306,14 @@ def test_appended_field_is_allowed(valid_sources: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "damage",
     ["{oops", "note metric/f1-score yesterday 0123", "note Bad Key 2026-01-01T00:00:00Z x",
-     "type metric", "\x00\x01", "[" * 100_000, "note " + "a/" * 5000],
-    ids=["json", "bad-time", "bad-key", "short-type", "binary", "deep", "long"],
+     "type metric", "\x00\x01", "[" * 100_000, "note " + "a/" * 5000,
+     f"note metric/recall 2024-13-45T99:99:99Z {'a' * 20}",
+     f"note metric/recall 0000-01-01T00:00:00Z {'a' * 20}",
+     f"note metric/recall 2023-11-14T22:\u0663\u0663:20Z {'a' * 20}",
+     f"note metric/recall 9999-12-31T23:59:59Z {'a' * 20}",
+     f"type metric \u00b2 2023-11-14T22:13:20Z {'a' * 20} Name|Formula"],
+    ids=["json", "bad-time", "bad-key", "short-type", "binary", "deep", "long", "month-13",
+         "year-0", "arabic-digits", "future", "superscript-id"],
 )  # fmt: skip
 def test_damaged_record_is_a_located_error(
     valid_sources: Path, tmp_path: Path, damage: str
