@@ -47,6 +47,15 @@ def inputs(size: int) -> dict[str, str]:
         HEAD + "- **Answer:**\n" + "".join("  " * (i % 40 + 1) + "- x\n" for i in range(size // 60))
     )
     shapes["one long line"] = HEAD + "- **Answer:** " + "x " * (size // 2)
+    shapes["lists side by side"] = (
+        HEAD
+        + "- **Answer:** x\n\n"
+        + "".join(("  - a\n", "  * a\n", "  + a\n")[i % 3] for i in range(size // 6))
+    )
+    shapes["many unsafe links"] = HEAD + "- **Answer:** x\n\n" + "  [a](b)\n\n" * (size // 10)
+    shapes["code for slow lexers"] = (
+        HEAD + "- **Answer:** x\n\n  ```c\n  a" + " " * size + "!\n  ```\n"
+    )
     return {name: text[:size] for name, text in shapes.items()}
 
 
