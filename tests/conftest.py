@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import sqlite3
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,3 +114,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="rewrite tests/cases/render/*/expected.html from the current output",
     )
+
+
+def expected_locations(case: Path) -> list[tuple[str, int, int, str]]:
+    """A case's ``expected.txt``: ``path:line:column code`` lines, sorted."""
+    rows = []
+    for line in (case / "expected.txt").read_text(encoding="utf-8").splitlines():
+        where, code = line.split()
+        path, row, column = where.rsplit(":", 2)
+        rows.append((path, int(row), int(column), code))
+    return sorted(rows)
+
+
+def note_rows(package: Path) -> dict[str, tuple[object, ...]]:
+    """A package's note rows by GUID, read straight from its SQLite database: (id, model id,
+    change time, tags, fields)."""
+    with zipfile.ZipFile(package) as archive:
+        data = archive.read("collection.anki2")
+    database = package.with_suffix(".sqlite")
+    database.write_bytes(data)
+    connection = sqlite3.connect(database)
+    try:
+        rows = connection.execute("select guid, id, mid, mod, tags, flds from notes").fetchall()
+    finally:
+        connection.close()
+    return {row[0]: tuple(row[1:]) for row in rows}

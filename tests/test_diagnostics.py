@@ -10,7 +10,7 @@ import pytest
 from ankigen.build import load
 from ankigen.diagnostics import CODES, Severity
 
-from .conftest import CASES
+from .conftest import CASES, expected_locations
 
 INVALID = sorted(p for p in (CASES / "invalid").iterdir() if p.is_dir())
 HOSTILE = sorted(
@@ -24,15 +24,6 @@ def _relative(path: str, root: Path) -> str:
     return Path(path).resolve().relative_to(root.resolve()).as_posix() or "."
 
 
-def _expected(case: Path) -> list[tuple[str, int, int, str]]:
-    rows = []
-    for line in (case / "expected.txt").read_text(encoding="utf-8").splitlines():
-        where, code = line.split()
-        path, row, column = where.rsplit(":", 2)
-        rows.append((path, int(row), int(column), code))
-    return sorted(rows)
-
-
 @pytest.mark.parametrize("case", INVALID, ids=[p.name for p in INVALID])
 def test_invalid_case(case: Path) -> None:
     corpus = load(case)
@@ -40,7 +31,7 @@ def test_invalid_case(case: Path) -> None:
         (_relative(d.location.path, case), d.location.line, d.location.column, d.code)
         for d in corpus.diagnostics
     )
-    assert got == _expected(case)
+    assert got == expected_locations(case)
     assert not corpus.ok
     assert all(d.severity is Severity.ERROR for d in corpus.diagnostics)
 
@@ -48,7 +39,7 @@ def test_invalid_case(case: Path) -> None:
 def test_every_code_has_a_case() -> None:
     """Each code is expected by a broken-input case, or asserted by name in another test
     (those needing a real filesystem, a large input or a lock to compare against)."""
-    covered = {row[3] for case in INVALID + HOSTILE for row in _expected(case)}
+    covered = {row[3] for case in INVALID + HOSTILE for row in expected_locations(case)}
     tests = Path(__file__).parent
     for module in tests.glob("test_*.py"):
         if module.name != Path(__file__).name:
@@ -97,7 +88,7 @@ def test_all_problems_reported_in_one_run(tmp_path: Path) -> None:
             target.write_bytes(source.read_bytes())
     corpus = load(tmp_path)
     found = {d.code for d in corpus.diagnostics}
-    assert found == {row[3] for case in INVALID for row in _expected(case)}
+    assert found == {row[3] for case in INVALID for row in expected_locations(case)}
     assert list(corpus.diagnostics) == sorted(
         corpus.diagnostics, key=lambda d: (d.location, d.code, d.message)
     )

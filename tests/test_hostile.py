@@ -21,7 +21,7 @@ from ankigen.media import Shipped
 from ankigen.parse import parse
 from ankigen.render import field_html
 
-from .conftest import CASES, import_package
+from .conftest import CASES, expected_locations, import_package
 from .inert import active_content
 
 HOSTILE = sorted(p for p in (CASES / "hostile").iterdir() if p.is_dir())
@@ -29,15 +29,6 @@ HOSTILE = sorted(p for p in (CASES / "hostile").iterdir() if p.is_dir())
 
 def _expected(case: Path) -> list[str]:
     return (case / "expected.txt").read_text(encoding="utf-8").split()
-
-
-def _located(case: Path) -> list[tuple[str, int, int, str]]:
-    rows = []
-    for line in (case / "expected.txt").read_text(encoding="utf-8").splitlines():
-        where, code = line.split()
-        path, row, column = where.rsplit(":", 2)
-        rows.append((path, int(row), int(column), code))
-    return sorted(rows)
 
 
 @pytest.mark.parametrize("case", HOSTILE, ids=[p.name for p in HOSTILE])
@@ -68,7 +59,7 @@ def test_hostile_case(case: Path, tmp_path: Path) -> None:
         )
         for d in corpus.diagnostics
     )
-    assert got == _located(case)
+    assert got == expected_locations(case)
     assert not corpus.ok
 
 

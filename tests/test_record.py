@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import subprocess
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from ankigen.config import RETIRED_TAG
 from ankigen.lock import parse_record
 from ankigen.package import guid_for_key
 
-from .conftest import VALID
+from .conftest import VALID, note_rows
 
 START = 1_750_000_000  # the first commit; each later commit is an hour later
 OVERFITTING = "- **Term:** Overfitting\n"
@@ -102,19 +100,6 @@ def _contribute(repo: Repo, branch: str, change: object) -> None:
     repo.commit(f"Contribution {branch}")
 
 
-def _mods(package: Path) -> dict[str, tuple[int, str, str]]:
-    with zipfile.ZipFile(package) as archive:
-        data = archive.read("collection.anki2")
-    database = package.with_suffix(".sqlite")
-    database.write_bytes(data)
-    connection = sqlite3.connect(database)
-    try:
-        rows = connection.execute("select guid, mod, tags, flds from notes").fetchall()
-    finally:
-        connection.close()
-    return {guid: (mod, tags, flds) for guid, mod, tags, flds in rows}
-
-
 def test_seven_pull_requests_merge_without_conflicts_and_keep_untouched_times(
     repo: Repo,
 ) -> None:
@@ -159,11 +144,11 @@ def test_seven_pull_requests_merge_without_conflicts_and_keep_untouched_times(
     out = repo.root / "build"
     result = build(BuildOptions(source_dir=repo.src, build_dir=out))
     assert result.ok
-    rows = _mods(deck_path(out))
-    assert "(or F) mean" in rows[guid_for_key("metric/f1-score")][2]
-    assert RETIRED_TAG in rows[guid_for_key("concept/overfitting")][1]
+    rows = note_rows(deck_path(out))
+    assert "(or F) mean" in str(rows[guid_for_key("metric/f1-score")][4])
+    assert RETIRED_TAG in str(rows[guid_for_key("concept/overfitting")][3])
     assert all(guid_for_key(f"qa/new-{n}") in rows for n in range(1, 5))
-    shipped = {key: rows[guid_for_key(key)][0] for key in after}
+    shipped = {key: rows[guid_for_key(key)][2] for key in after}
     assert shipped == after
 
     # Losing the record changes nothing a learner would see: it is recovered from git.
@@ -171,11 +156,11 @@ def test_seven_pull_requests_merge_without_conflicts_and_keep_untouched_times(
     lost = build(BuildOptions(source_dir=repo.src, build_dir=repo.root / "again"))
     assert lost.ok
     assert [d.code for d in lost.diagnostics] == ["recovered-lock"]
-    assert _mods(deck_path(repo.root / "again")) == rows
+    assert note_rows(deck_path(repo.root / "again")) == rows
     # ... even when the deletion was committed.
     repo.commit("Lose the record")
     gone = build(BuildOptions(source_dir=repo.src, build_dir=repo.root / "third"))
-    assert gone.ok and _mods(deck_path(repo.root / "third")) == rows
+    assert gone.ok and note_rows(deck_path(repo.root / "third")) == rows
 
 
 def test_without_any_record_times_come_from_the_commits_that_made_each_note(

@@ -3,7 +3,6 @@ the change record."""
 
 from __future__ import annotations
 
-import sqlite3
 import zipfile
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from ankigen.build import BuildOptions, BuildResult, build, check, deck_path, re
 from ankigen.config import RETIRED_TAG
 from ankigen.package import guid_for_key
 
-from .conftest import import_package
+from .conftest import import_package, note_rows
 
 V1, V2 = 1_700_000_000, 1_700_000_500
 
@@ -48,20 +47,6 @@ def _review_everything(col: Collection) -> int:
         card.start_timer()
         col.sched.answerCard(card, 3)
     return len(col.find_cards(""))
-
-
-def _rows(package: Path) -> dict[str, tuple[object, ...]]:
-    """Note rows of a package by GUID, read straight from its SQLite database."""
-    with zipfile.ZipFile(package) as archive:
-        data = archive.read("collection.anki2")
-    db = package.with_suffix(".sqlite")
-    db.write_bytes(data)
-    connection = sqlite3.connect(db)
-    try:
-        rows = connection.execute("select guid, id, mid, mod, tags, flds from notes").fetchall()
-    finally:
-        connection.close()
-    return {row[0]: tuple(row[1:]) for row in rows}
 
 
 def test_reimport_updates_only_changed_notes_and_keeps_edits_and_reviews(
@@ -123,7 +108,7 @@ def test_build_after_edit_differs_only_in_edited_note(valid_sources: Path, tmp_p
     _build(valid_sources, tmp_path / "a", V1)
     _edit(valid_sources / "topic" / "other.md", "Turns text into speech.", "Speaks text aloud.")
     _build(valid_sources, tmp_path / "b", V2)
-    before, after = _rows(deck_path(tmp_path / "a")), _rows(deck_path(tmp_path / "b"))
+    before, after = note_rows(deck_path(tmp_path / "a")), note_rows(deck_path(tmp_path / "b"))
     assert before.keys() == after.keys()
     differing = {guid for guid in before if before[guid] != after[guid]}
     assert differing == {guid_for_key("service/amazon-polly")}
