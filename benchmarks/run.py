@@ -7,7 +7,10 @@ then measures, taking the median of ``--repeat`` runs (the sizes take turns, run
 run): a cold build (no change record), a rebuild after changing one file (every build
 does the whole work: there is no cache), ``check``, the per-file work alone (``load``:
 discover, parse, validate, render), and plain genanki writing the same finished notes
-(genanki.Note objects and Package.write_to_file). Peak memory is the maximum resident set
+(genanki.Note objects and Package.write_to_file), and markdown-it-py's own CommonMark
+parse of the same files (the *parser floor*: the least time any build that parses every
+note with markdown-it can take; ankigen's shortcut for plain text can go a little below
+it). Peak memory is the maximum resident set
 size of a cold build and of the genanki run, each in a fresh process. Growth from one
 size to the next is the median of the runs' ratios. Figures are printed, never asserted:
 the machine is noisy, so read the ratios.
@@ -34,8 +37,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus import write_corpus
+from markdown_it import MarkdownIt
 
 from ankigen.build import BuildOptions, BuildResult, build, check, load
+
+REPO = Path(__file__).resolve().parents[1]
 
 #: What the stage table shows: the per-file work, the whole check, the whole build.
 STAGES = ("load", "check", "build")
@@ -113,6 +119,7 @@ class Size:
         self.warm: list[float] = []
         self.checks: list[float] = []
         self.plain: list[float] = []
+        self.parser: list[float] = []
         self.stages: dict[str, dict[str, list[float]]] = {"cold": {}, "warm": {}}
 
     def run(self, run: int) -> None:
@@ -153,6 +160,7 @@ class Size:
         gc.collect()
         self.plain.append(plain_genanki(rows, out / "plain-genanki.apkg"))
         del rows
+        self.parser.append(parser_floor(source))
         gc.collect()  # and the next build starts from a clean heap too
         shutil.rmtree(source, ignore_errors=True)
         shutil.rmtree(out, ignore_errors=True)
@@ -176,6 +184,7 @@ class Size:
             "warm": _median(self.warm),
             "check": _median(self.checks),
             "genanki": _median(self.plain),
+            "parser": _median(self.parser),
             "peak_rss": rss,
             "peak_rss_genanki": rss_genanki,
         }
@@ -185,6 +194,18 @@ class Size:
             f"   peak RSS {rss:.0f} MiB (genanki {rss_genanki:.0f} MiB)"
         )
         return figures
+
+
+def parser_floor(source: Path) -> float:
+    """Seconds markdown-it-py takes to parse every note file in ``source``, CommonMark
+    preset, nothing else: the floor under any build that parses every note with it."""
+    texts = [p.read_text(encoding="utf-8") for p in sorted(source.rglob("*.md"))]
+    md = MarkdownIt("commonmark")
+    gc.collect()
+    start = time.perf_counter()
+    for text in texts:
+        md.parse(text)
+    return time.perf_counter() - start
 
 
 def _child(job: str, source: Path, out: Path) -> None:
@@ -199,13 +220,23 @@ def _child(job: str, source: Path, out: Path) -> None:
         plain_genanki(json.loads(source.read_text()), out / "plain.apkg")
 
 
+def _start_time() -> float:
+    """Wall time of a fresh process that starts Python and imports the CLI (median of 3)."""
+    command = [sys.executable, "-c", "import ankigen.cli"]
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return _median(times)
+
+
 def _real_deck_wall_time() -> float | None:
     """Wall time of `ankigen build` on the real deck, as a user runs it (a fresh process)."""
-    repo = Path(__file__).resolve().parents[1]
-    if not (repo / "cards_src").is_dir():
+    if not (REPO / "cards_src").is_dir():
         return None
     with tempfile.TemporaryDirectory(prefix="ankigen-real-") as scratch:
-        shutil.copytree(repo / "cards_src", Path(scratch) / "cards_src")
+        shutil.copytree(REPO / "cards_src", Path(scratch) / "cards_src")
         command = [sys.executable, "-m", "ankigen", "build", "--src", "cards_src", "--out", "b"]
         times = []
         for _ in range(3):
@@ -231,6 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     real = _real_deck_wall_time()
     if real is not None:
         print(f"real deck: `ankigen build` wall time {real:.3f} s (median of 3, new process)")
+        print(
+            f"real deck floor: start and imports {_start_time():.3f} s, markdown-it-py alone "
+            f"{_median([parser_floor(REPO / 'cards_src') for _ in range(3)]):.3f} s"
+        )
     summaries = []
     with contextlib.ExitStack() as stack:
         sizes = [
@@ -250,6 +285,11 @@ def main(argv: list[str] | None = None) -> int:
             f"genanki={f['genanki']:.3f} ratio_cold={f['cold'] / f['genanki']:.2f} "
             f"ratio_warm={f['warm'] / f['genanki']:.2f} peak_rss={f['peak_rss']:.0f} "
             f"peak_rss_genanki={f['peak_rss_genanki']:.0f}"
+        )
+    for notes, f in zip(args.notes, figures, strict=True):
+        summaries.append(
+            f"parser floor N={notes}: markdown-it-py alone {f['parser']:.3f} s = "
+            f"{f['parser'] / f['genanki']:.2f}x genanki"
         )
     for small, large in itertools.pairwise(sizes):
         growth = [b / a for a, b in zip(small.cold, large.cold, strict=True)]

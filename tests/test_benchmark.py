@@ -24,6 +24,8 @@ def test_benchmark_prints_summary_line(capsys: pytest.CaptureFixture[str]) -> No
         r"ratio_cold=[\d.]+ ratio_warm=[\d.]+ peak_rss=\d+ peak_rss_genanki=\d+$"
     )
     assert re.search(pattern, out, re.MULTILINE), out
+    floor = r"^parser floor N=60: markdown-it-py alone [\d.]+ s = [\d.]+x genanki$"
+    assert re.search(floor, out, re.MULTILINE), out
     growth = r"^growth 30->60 \(2x the notes\): cold build [\d.]+x, genanki [\d.]+x"
     assert re.search(growth, out, re.MULTILINE), out
     for stage in ("load", "check", "build"):
